@@ -445,15 +445,21 @@ def fingerprint() -> str:
 
 def ensure_world(hf_home: Path, log=print) -> None:
     """Build the world unless hf_home already holds one with the same fingerprint (COURSE_WORLD_DIR reuse)."""
+    import fcntl
+
+    Path(hf_home).mkdir(parents=True, exist_ok=True)
     stamp = Path(hf_home) / "world.fingerprint"
     wanted = fingerprint()
-    if stamp.exists() and stamp.read_text() == wanted:
-        log(f"smoke world {wanted} reused")
-        return
-    for sub in ("hub", "datasets"):
-        shutil.rmtree(Path(hf_home) / sub, ignore_errors=True)
-    build_world(hf_home, log=log)
-    stamp.write_text(wanted)
+    with open(Path(hf_home) / "world.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # several test runs may share one COURSE_WORLD_DIR
+        if stamp.exists() and stamp.read_text() == wanted:
+            log(f"smoke world {wanted} reused")
+            return
+        stamp.unlink(missing_ok=True)
+        for sub in ("hub", "datasets"):
+            shutil.rmtree(Path(hf_home) / sub, ignore_errors=True)
+        build_world(hf_home, log=log)
+        stamp.write_text(wanted)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def pytest_configure(config):
     _state["world_dir"] = world_dir
     _state["port"] = world_server.free_port()
     os.environ.update(smoke_environment(world_dir, _state["port"]))
+    Path(os.environ["COURSE_NETGUARD_LOG"]).unlink(missing_ok=True)  # report this session's attempts only
     load_guard().install()  # the same guard every kernel loads through PYTHONPATH
 
 

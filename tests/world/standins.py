@@ -48,6 +48,8 @@ MODELS: list[Model] = [
     Model("BAAI/bge-reranker-v2-m3", "cross-encoder", note="multilingual reranker"),
     # ---- multimodal
     Model("openai/clip-vit-base-patch32", "clip", note="CLIP image-text embeddings"),
+    Model("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava", build=False,
+          note="ch14 LLaVA-style VQA (gpu cells only)"),
     # ---- state space models
     Model("state-spaces/mamba-130m-hf", "mamba", note="pretrained Mamba (slow path on CPU)"),
 ]

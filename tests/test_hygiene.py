@@ -1,0 +1,133 @@
+"""Hygiene of every chapter notebook and of the repository, plus proofs that each check can fail."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests import notebook_hygiene as hygiene
+from tools import stamp_notebooks
+
+ROOT = hygiene.ROOT
+NOTEBOOKS = stamp_notebooks.chapter_notebooks()
+CHAPTERS = ["ch02_transformer", "ch03_huggingface", "ch05_prompting", "ch06_eval", "ch07_quantization",
+            "ch08_serving", "ch09_rag", "ch10_embeddings", "ch11_embedding_training", "ch12_vectordb",
+            "ch14_multimodal", "ch15_agents", "ch16_mamba"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])
+def test_notebook_is_clean(path):
+    assert hygiene.problems(path) == []
+
+
+def test_notebooks_are_stamped_with_the_one_repo_url():
+    assert stamp_notebooks.main(["--check"]) == 0
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                         text=True, check=True)
+    return [f for f in out.stdout.splitlines() if (ROOT / f).is_file()]
+
+
+def test_repository_names_are_ascii_without_spaces():
+    bad = [f for f in tracked_files() if not f.isascii() or " " in f]
+    assert bad == []
+
+
+def test_no_secrets_in_repository():
+    hits = []
+    for name in tracked_files():
+        path = ROOT / name
+        if path.suffix in {".jpg", ".png", ".jpeg", ".gif"} or path.stat().st_size > 5_000_000:
+            continue
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        hits += [f"{name}: {what}" for what, pat in hygiene.SECRET_PATTERNS.items() if pat.search(text)]
+    assert hits == []
+
+
+def test_readme_has_a_row_and_a_matching_badge_per_chapter():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    settings = stamp_notebooks.course_settings()
+    for chapter in CHAPTERS:
+        assert f"`{chapter}/`" in readme, chapter
+    for notebook in NOTEBOOKS:
+        assert stamp_notebooks.colab_url(settings["repo_url"], settings.get("branch", "main"), notebook) in readme
+    for url in re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/", readme):
+        assert settings["repo_url"].endswith(url)
+
+
+def test_requirements_are_all_pinned():
+    for name in ("requirements.txt", "requirements-gpu.txt"):
+        lines = [ln.split("#")[0].strip() for ln in (ROOT / name).read_text().splitlines()]
+        assert all("==" in ln for ln in lines if ln), name
+
+
+# ---------------------------------------------------------------- the checks can fail
+
+def make_notebook(tmp_path: Path, code_cells: list, chapter: str = "ch99_demo") -> Path:
+    folder = tmp_path / chapter
+    folder.mkdir()
+    path = folder / "ch99.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 99장. 시험\n\n설명")]
+    nb.cells += [nbformat.v4.new_code_cell(src, metadata={"tags": tags}) for src, tags in code_cells]
+    nb.cells.append(nbformat.v4.new_markdown_cell("## 정리\n- 끝"))
+    nbformat.write(nb, path)
+    return path
+
+
+GOOD = [("import os\nQUICK = os.environ.get('COURSE_QUICK') == '1'", []), ("assert 1 + 1 == 2", [])]
+
+
+def test_planted_defects_are_each_found(tmp_path):
+    cases = {
+        "GPU-only API without the gpu tag": [("import torch\nx = torch.zeros(1).cuda()", [])],
+        "looks like a secret": [("key = 'sk-" + "a1B2" * 10 + "'", [])],
+        "does not compile": [("def broken(:\n    pass", [])],
+        "key-only service without the needs-key tag": [("from pinecone import Pinecone\npc = Pinecone()", [])],
+        "without a key:ENV_NAME tag": [("x = 1", ["needs-key"])],
+        "is not in tests/world/standins.py": [("m = 'some-org/unknown-model'", [])],
+        "OpenAI model 'gpt-3.5-turbo'": [("name = 'gpt-3.5-turbo'", [])],
+        "island rule": [("big = 1", ["gpu"]), ("print(big)", [])],
+    }
+    for expected, cells in cases.items():
+        folder = tmp_path / re.sub(r"\W+", "_", expected)
+        folder.mkdir()
+        found = hygiene.problems(make_notebook(folder, GOOD + cells))
+        assert any(expected in p for p in found), (expected, found)
+
+
+def test_committed_output_is_found(tmp_path):
+    path = make_notebook(tmp_path, GOOD)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="old output\n")]
+    nb.cells[1].execution_count = 3
+    nbformat.write(nb, path)
+    assert any("has outputs" in p for p in hygiene.problems(path))
+
+
+def test_gpu_cell_with_cpu_fallback_is_allowed(tmp_path):
+    path = make_notebook(tmp_path, GOOD + [("model = 'cpu'", []), ("model = 'gpu'", ["gpu"]), ("print(model)", [])])
+    assert not any("island" in p for p in hygiene.problems(path))
+
+
+def test_a_failing_cell_fails_the_notebook_run(tmp_path):
+    """The suite runs notebooks with nbval: a raising cell must fail the run."""
+    path = make_notebook(tmp_path, [("x = 1", []), ("raise RuntimeError('deliberately broken')", [])])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
+                          "-p", "no:cacheprovider", str(path)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "deliberately broken" in run.stdout
+
+
+def test_hub_id_detection_ignores_paths_and_mime_types():
+    source = "a = 'klue/roberta-base'\nb = '../assets/klue_like/ynat.jsonl'\nc = 'text/plain'\nd = 'outputs/run1'"
+    assert hygiene.hub_ids_in(source) == {"klue/roberta-base"}
