@@ -54,7 +54,10 @@ def smoke_environment(world_dir: Path, port: int) -> dict[str, str]:
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CUDA")
     _state["original_env"] = dict(os.environ)
-    world_dir = Path(os.environ.get("COURSE_WORLD_DIR") or tempfile.mkdtemp(prefix="course-world-")).resolve()
+    if not os.environ.get("COURSE_WORLD_DIR"):  # xdist workers inherit this and share one world (locked)
+        os.environ["COURSE_WORLD_DIR"] = tempfile.mkdtemp(prefix="course-world-")
+        _state["remove_world"] = True
+    world_dir = Path(os.environ["COURSE_WORLD_DIR"]).resolve()
     world_dir.mkdir(parents=True, exist_ok=True)
     _state["world_dir"] = world_dir
     _state["port"] = world_server.free_port()
@@ -129,8 +132,12 @@ def pytest_collection_finish(session):
     ensure_world(_state["world_dir"], log=say)
     say(f"smoke world ready in {time.perf_counter() - start:.1f}s at {_state['world_dir']}")
     start = time.perf_counter()
-    _state["server"] = world_server.start(_state["port"], _state["world_dir"] / "server.log")
+    _state["server"] = world_server.start(_state["port"], _server_log())
     say(f"OpenAI-compatible server on 127.0.0.1:{_state['port']} ready in {time.perf_counter() - start:.1f}s")
+
+
+def _server_log() -> Path:
+    return _state["world_dir"] / f"server-{_state['port']}.log"
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -139,12 +146,19 @@ def pytest_sessionfinish(session, exitstatus):
         _state["server"] = None
 
 
+def pytest_unconfigure(config):
+    if _state.get("remove_world"):
+        import shutil
+
+        shutil.rmtree(_state["world_dir"], ignore_errors=True)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and hasattr(item, "cell"):
-        log = _state["world_dir"] / "server.log"
+        log = _server_log()
         if log.exists():
             report.sections.append(("smoke-world server log (tail)", world_server.tail(log)))
 
