@@ -40,6 +40,10 @@ def smoke_environment(world_dir: Path, port: int) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "ANONYMIZED_TELEMETRY": "False",
         "TOKENIZERS_PARALLELISM": "false",
+        # one thread per process: tiny models gain nothing from more, and the kernel, the server and
+        # (with xdist) a second worker share two cores; oversubscription made tiny forwards ~10x slower
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
         "COURSE_QUICK": "1",
         "TIKTOKEN_CACHE_DIR": _tiktoken_cache(),
         "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
