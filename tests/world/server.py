@@ -25,6 +25,13 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the test process dies without stopping it (no orphans)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def start(port: int, log_path: Path, timeout: float = 180.0) -> subprocess.Popen:
     """Start the server and wait until it answers a chat request.
 
@@ -36,7 +43,8 @@ def start(port: int, log_path: Path, timeout: float = 180.0) -> subprocess.Popen
     proc = subprocess.Popen(
         [str(cli), "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
          "--log-level", "warning", "--default-seed", "0"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True,
+        preexec_fn=_die_with_parent)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
