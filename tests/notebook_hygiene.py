@@ -46,6 +46,8 @@ def hub_ids_in(source: str) -> set[str]:
     for candidate in HUB_ID.findall(source):
         if FILE_SUFFIX.search(candidate) or candidate.startswith(NOT_HUB_PREFIXES) or ".." in candidate:
             continue
+        if not all(re.search(r"[A-Za-z]", part) for part in candidate.split("/")):
+            continue  # "0/0", "1/2": numbers, not ids
         if (ROOT / candidate).exists():
             continue
         ids.add(candidate)

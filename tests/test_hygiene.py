@@ -129,5 +129,5 @@ def test_a_failing_cell_fails_the_notebook_run(tmp_path):
 
 
 def test_hub_id_detection_ignores_paths_and_mime_types():
-    source = "a = 'klue/roberta-base'\nb = '../assets/klue_like/ynat.jsonl'\nc = 'text/plain'\nd = 'outputs/run1'"
+    source = "a = 'klue/roberta-base'\nb = '../assets/klue_like/ynat.jsonl'\nc = 'text/plain'\nd = 'outputs/run1'\ne = '0/0'"
     assert hygiene.hub_ids_in(source) == {"klue/roberta-base"}

@@ -43,6 +43,9 @@ MODELS: list[Model] = [
     Model(CHAT_STANDIN, "qwen2-chat", note="local chat model; also the OpenAI server stand-in"),
     Model("Qwen/Qwen2.5-1.5B-Instruct", "qwen2-chat", {"hidden_size": 64, "num_hidden_layers": 3},
           note="bigger target model (same tokenizer) for speculative decoding"),
+    Model("Qwen/Qwen2.5-0.5B-Instruct-GPTQ-Int4", "qwen2-chat", build=False,
+          note="ch07 pre-quantized GPTQ (gpu cells only)"),
+    Model("Qwen/Qwen2.5-0.5B-Instruct-AWQ", "qwen2-chat", build=False, note="ch07 prequantized AWQ, gpu"),
     # ---- embeddings and rerankers
     Model("jhgan/ko-sroberta-multitask", "sentence-transformer", note="Korean sentence embeddings"),
     Model("BAAI/bge-reranker-v2-m3", "cross-encoder", note="multilingual reranker"),
