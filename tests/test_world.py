@@ -51,19 +51,26 @@ def loopback_http():
     server.shutdown()
 
 
-def test_guard_in_a_child_process_blocks_outside_and_allows_loopback(loopback_http):
+def probe_env(tmp_path) -> dict:
+    """The run's environment, with the guard logging to a private file (deliberate attempts stay out of
+    the session's report, which fails the run on any attempt)."""
+    return {**os.environ, "COURSE_NETGUARD_LOG": str(tmp_path / "attempts.log")}
+
+
+def test_guard_in_a_child_process_blocks_outside_and_allows_loopback(loopback_http, tmp_path):
     run = subprocess.run([sys.executable, "-c", GUARD_PROBE, str(loopback_http)], capture_output=True, text=True,
-                         timeout=60, env=dict(os.environ))
+                         timeout=60, env=probe_env(tmp_path))
     assert "BLOCKED: smoke world: connection to 203.0.113.7:80 blocked" in run.stdout, run.stderr
     assert "DNS-BLOCKED" in run.stdout
     assert "OUTSIDE-REACHED" not in run.stdout and "DNS-RESOLVED" not in run.stdout
     assert "LOOPBACK: b'HTTP/1.0 200" in run.stdout
+    assert "203.0.113.7" in (tmp_path / "attempts.log").read_text()
 
 
-def test_guard_inside_a_notebook_kernel(loopback_http):
+def test_guard_inside_a_notebook_kernel(loopback_http, tmp_path):
     from jupyter_client.manager import start_new_kernel
 
-    km, kc = start_new_kernel(kernel_name="python3")
+    km, kc = start_new_kernel(kernel_name="python3", env=probe_env(tmp_path))
     try:
         outputs = []
         kc.execute_interactive(GUARD_PROBE.replace("int(sys.argv[1])", str(loopback_http)), timeout=60,
@@ -76,7 +83,8 @@ def test_guard_inside_a_notebook_kernel(loopback_http):
         km.shutdown_kernel(now=True)
 
 
-def test_guard_in_this_process():
+def test_guard_in_this_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_NETGUARD_LOG", str(tmp_path / "attempts.log"))
     with pytest.raises(ConnectionRefusedError, match="only loopback"):
         socket.create_connection(("198.51.100.1", 443), timeout=5)
 

@@ -148,6 +148,8 @@ def pytest_sessionfinish(session, exitstatus):
     if _state["server"] is not None:
         world_server.stop(_state["server"])
         _state["server"] = None
+    if blocked_attempts() and not hasattr(session.config, "workerinput"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # zero non-loopback connections, or the run fails
 
 
 def pytest_unconfigure(config):
@@ -198,11 +200,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 total[key] += value
         tr.write_line(f"{'TOTAL':45s} {int(total['run']):5d} {int(total['passed']):6d} {int(total['skipped']):7d} "
                       f"{int(total['failed']):6d} {total['seconds']:8.1f}")
-    log = _state.get("world_dir", Path("/nonexistent")) / "netguard.log"
-    if log.exists() and log.read_text().strip():
-        terminalreporter.section("blocked network attempts (smoke world)")
-        for line in sorted(set(log.read_text().splitlines()))[:50]:
+    attempts = blocked_attempts()
+    if attempts:
+        terminalreporter.section("blocked network attempts (smoke world): the run fails")
+        for line in attempts[:50]:
             terminalreporter.write_line(line)
+
+
+def blocked_attempts() -> list[str]:
+    log = Path(os.environ.get("COURSE_NETGUARD_LOG", "/nonexistent"))
+    return sorted(set(log.read_text().splitlines())) if log.exists() else []
 
 
 __all__ = ["REPO_ROOT", "smoke_environment", "skip_reason", "key_names"]
