@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KEEP_FROM_COLAB = {"torch", "torchvision", "torchaudio"}  # Colab 의 CUDA 빌드를 그대로 쓴다
+NO_BUILD_ISOLATION = {"mamba-ssm", "causal-conv1d", "flash-attn"}  # 설치된 torch 에 맞춰 빌드해야 하는 것
 
 
 def requirement_name(line: str) -> str:
@@ -42,7 +43,8 @@ def gpu_lines(names: list[str]) -> list[str]:
 def pip_install(lines: list[str]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         fh.write("\n".join(lines) + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", fh.name], check=True)
+    extra = ["--no-build-isolation"] if any(requirement_name(ln) in NO_BUILD_ISOLATION for ln in lines) else []
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *extra, "-r", fh.name], check=True)
 
 
 def main(argv=None) -> None:
