@@ -6,43 +6,19 @@ classes and constants, plus light imports, are executed; no model is loaded.
 
 from __future__ import annotations
 
-import ast
 import sys
 import types
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from tests.notebook_defs import load_definitions
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "ch05_prompting" / "ch05.ipynb"
 LIGHT_MODULES = {"json", "re", "string", "collections", "typing", "pydantic", "random"}
 WANTED = {"YNAT_TEMPLATE", "render", "parse_label", "parse_answer", "majority_vote", "NewsLabel", "extract_json",
           "validate_news", "ask_json", "MAX_JSON_ATTEMPTS"}
 LABELS = ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"]
-
-
-def load_definitions(path: Path, wanted: set[str], namespace: dict) -> dict:
-    nb = nbformat.read(path, as_version=4)
-    found = set()
-    for cell in nb.cells:
-        if cell.cell_type != "code" or set(cell.metadata.get("tags", [])) & {"gpu", "needs-key"}:
-            continue
-        for node in ast.parse(cell.source).body:
-            keep = False
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                keep = all((m or "").split(".")[0] in LIGHT_MODULES for m in modules)
-            elif isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in wanted:
-                keep = found.add(node.name) or True
-            elif isinstance(node, ast.Assign):
-                names = {t.id for t in node.targets if isinstance(t, ast.Name)}
-                if names & wanted:
-                    keep = found.update(names) or True
-            if keep:
-                exec(compile(ast.Module([node], type_ignores=[]), str(path), "exec"), namespace)
-    missing = wanted - found
-    assert not missing, f"not defined in the notebook: {missing}"
-    return namespace
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +28,7 @@ def nb():
     module.LABELS = LABELS
     sys.modules[module.__name__] = module
     try:
-        load_definitions(NOTEBOOK, WANTED, module.__dict__)
+        load_definitions(NOTEBOOK, WANTED, LIGHT_MODULES, module.__dict__)
         yield module
     finally:
         sys.modules.pop(module.__name__, None)

@@ -7,44 +7,21 @@ and the timeout stops a runaway program with exit code 124.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import warnings
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from tests.notebook_defs import load_definitions
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "ch15_agents" / "ch15.ipynb"
 LIGHT_MODULES = {"typing", "autogen_agentchat"}
 
 
-def load_definitions(path: Path, wanted: set[str]) -> dict:
-    namespace: dict = {}
-    found = set()
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code" or set(cell.metadata.get("tags", [])) & {"gpu", "needs-key"}:
-            continue
-        tree = ast.parse("\n".join("" if line.lstrip().startswith(("!", "%")) else line
-                                   for line in cell.source.splitlines()))
-        for node in tree.body:
-            keep = False
-            if isinstance(node, ast.ImportFrom):
-                keep = (node.module or "").split(".")[0] in LIGHT_MODULES
-            elif isinstance(node, ast.FunctionDef) and node.name in wanted:
-                keep = found.add(node.name) or True
-            elif isinstance(node, ast.Assign):
-                names = {t.id for t in node.targets if isinstance(t, ast.Name)}
-                keep = bool(names & wanted) and (found.update(names) or True)
-            if keep:
-                exec(compile(ast.Module([node], type_ignores=[]), str(path), "exec"), namespace)
-    assert wanted <= found, f"not defined in the notebook: {wanted - found}"
-    return namespace
-
-
 @pytest.fixture(scope="module")
 def nb():
-    return load_definitions(NOTEBOOK, {"loan_interest", "approve", "BLOCKED"})
+    return load_definitions(NOTEBOOK, {"loan_interest", "approve", "BLOCKED"}, LIGHT_MODULES)
 
 
 @pytest.mark.parametrize("principal, rate, months, interest", [

@@ -7,52 +7,22 @@ References: transformers' MambaMixer / MambaForCausalLM on CPU (the pure-PyTorch
 
 from __future__ import annotations
 
-import ast
-import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 from transformers import MambaConfig, MambaForCausalLM
 from transformers.models.mamba.modeling_mamba import MambaMixer
 
+from tests.notebook_defs import load_definitions
+
 CHAPTER = Path(__file__).resolve().parents[1] / "ch16_mamba"
 NOTEBOOK = CHAPTER / "ch16.ipynb"
-DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
-
-
-def _is_constant_setting(node: ast.AST) -> bool:
-    """`NAME = 1` or `A, B = 1, 2`: settings that definitions may use as default values."""
-    if not isinstance(node, ast.Assign):
-        return False
-    names = all(isinstance(t, ast.Name) or (isinstance(t, ast.Tuple) and all(isinstance(e, ast.Name) for e in t.elts))
-                for t in node.targets)
-    value = node.value
-    constant = isinstance(value, ast.Constant) or (
-        isinstance(value, ast.Tuple) and all(isinstance(e, ast.Constant) for e in value.elts))
-    return names and constant
-
-
-def load_notebook_definitions(path: Path) -> dict:
-    namespace: dict = {"__name__": "notebook_definitions"}
-    sys.path.insert(0, str(path.parent))
-    try:
-        for cell in nbformat.read(path, as_version=4).cells[2:]:
-            if cell.cell_type != "code" or cell.metadata.get("tags"):
-                continue
-            tree = ast.parse(cell.source)
-            keep = [n for n in tree.body if isinstance(n, DEFINITIONS)
-                    or _is_constant_setting(n)]
-            exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), namespace)
-    finally:
-        sys.path.remove(str(path.parent))
-    return namespace
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return load_notebook_definitions(NOTEBOOK)
+    return load_definitions(NOTEBOOK)
 
 
 def max_diff(a, b) -> float:
