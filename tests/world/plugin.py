@@ -56,7 +56,6 @@ def smoke_environment(world_dir: Path, port: int) -> dict[str, str]:
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs CUDA")
     _state["original_env"] = dict(os.environ)
     if not os.environ.get("COURSE_WORLD_DIR"):  # xdist workers inherit this and share one world (locked)
         os.environ["COURSE_WORLD_DIR"] = tempfile.mkdtemp(prefix="course-world-")
@@ -99,16 +98,21 @@ def skip_reason(tags: list[str], cuda: bool, original_env: dict) -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(session, config, items):
     cuda = _cuda_available()
-    for item in items:
+    last_gpu_cell = {}  # notebook -> index of its last gpu cell
+    for index, item in enumerate(items):
+        if "gpu" in _cell_tags(item):
+            last_gpu_cell[item.parent] = index
+    for index, item in enumerate(items):
         tags = _cell_tags(item)
         if hasattr(item, "cell"):
             _state["world_needed"] = True
         if item.get_closest_marker("world"):
             _state["world_needed"] = True
-        if "gpu" in tags:
-            item.add_marker(pytest.mark.gpu)
+        if index <= last_gpu_cell.get(getattr(item, "parent", None), -1):
+            item.add_marker(pytest.mark.gpu)  # `-m gpu`: the gpu cells and the cells they build on
         if "needs-key" in tags:
             item.add_marker(pytest.mark.needs_key)
         reason = skip_reason(tags, cuda, _state["original_env"])
