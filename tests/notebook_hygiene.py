@@ -115,8 +115,10 @@ def problems(path: Path) -> list[str]:
         if "needs-key" in tags and not any(t.startswith("key:") for t in tags):
             found.append(f"{where}: needs-key cell without a key:ENV_NAME tag")
         source = cell.source
-        try:
-            tree = ast.parse(code_without_magics(source))
+        try:  # a real compile (symbol table included); IPython kernels allow top-level await
+            code = code_without_magics(source)
+            compile(code, f"{path.name}:{where}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            tree = ast.parse(code)
         except SyntaxError as err:
             found.append(f"{where}: does not compile: {err.msg} (line {err.lineno})")
             continue

@@ -91,6 +91,7 @@ def test_planted_defects_are_each_found(tmp_path):
         "GPU-only API without the gpu tag": [("import torch\nx = torch.zeros(1).cuda()", [])],
         "looks like a secret": [("key = 'sk-" + "a1B2" * 10 + "'", [])],
         "does not compile": [("def broken(:\n    pass", [])],
+        "cell 3: does not compile": [("def f():\n    nonlocal x", [])],
         "key-only service without the needs-key tag": [("from pinecone import Pinecone\npc = Pinecone()", [])],
         "without a key:ENV_NAME tag": [("x = 1", ["needs-key"])],
         "is not in tests/world/standins.py": [("m = 'some-org/unknown-model'", [])],
@@ -111,6 +112,11 @@ def test_committed_output_is_found(tmp_path):
     nb.cells[1].execution_count = 3
     nbformat.write(nb, path)
     assert any("has outputs" in p for p in hygiene.problems(path))
+
+
+def test_top_level_await_compiles_as_in_a_kernel(tmp_path):
+    path = make_notebook(tmp_path, GOOD + [("import asyncio\nawait asyncio.sleep(0)", [])])
+    assert not any("compile" in p for p in hygiene.problems(path))
 
 
 def test_gpu_cell_with_cpu_fallback_is_allowed(tmp_path):
