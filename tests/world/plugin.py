@@ -2,8 +2,8 @@
 
 - sets the smoke-world environment before collection, so every notebook kernel inherits it;
 - builds the stand-ins and starts the local OpenAI-compatible server once notebooks are collected;
-- turns the `gpu` and `needs-key` cell tags into skips with reasons (`-m gpu` selects GPU cells);
-- prints a per-notebook table (cells run / skipped / failed, seconds) and any blocked connection.
+- turns the `gpu` and `needs-key` cell tags into skips with reasons (`-m gpu` selects GPU cells and the cells before them);
+- prints a per-notebook table (cells run / skipped / failed, seconds); any blocked connection fails the run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from tests.world import server as world_server
-from tests.world.build import REPO_ROOT
 
 SITE_DIR = Path(__file__).parent / "site"
 _state: dict = {"original_env": {}, "server": None, "world_needed": False, "stats": None}
@@ -215,5 +214,3 @@ def blocked_attempts() -> list[str]:
     log = Path(os.environ.get("COURSE_NETGUARD_LOG", "/nonexistent"))
     return sorted(set(log.read_text().splitlines())) if log.exists() else []
 
-
-__all__ = ["REPO_ROOT", "smoke_environment", "skip_reason", "key_names"]
