@@ -19,7 +19,8 @@ import pytest
 from tests.world import server as world_server
 
 SITE_DIR = Path(__file__).parent / "site"
-_state: dict = {"original_env": {}, "server": None, "world_needed": False, "stats": None}
+_state: dict = {"original_env": {}, "server": None, "world_needed": False,
+               "stats": defaultdict(lambda: {"run": 0, "passed": 0, "skipped": 0, "failed": 0, "seconds": 0.0})}
 
 
 def _tiktoken_cache() -> str:
@@ -91,7 +92,8 @@ def skip_reason(tags: list[str], cuda: bool, original_env: dict) -> str | None:
     if "gpu" in tags and not cuda:
         return "gpu 셀: CUDA 가 없어 건너뜀 (needs CUDA)"
     if "needs-key" in tags:
-        missing = [k for k in key_names(tags) if not original_env.get(k)] or ([] if key_names(tags) else ["key:?"])
+        names = key_names(tags)
+        missing = [k for k in names if not original_env.get(k)] if names else ["key:?"]
         if missing:
             return f"needs-key 셀: {', '.join(missing)} 가 없어 건너뜀 (needs a real account)"
     return None
@@ -99,7 +101,7 @@ def skip_reason(tags: list[str], cuda: bool, original_env: dict) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(session, config, items):
-    cuda = _cuda_available()
+    cuda = any("gpu" in _cell_tags(item) for item in items) and _cuda_available()  # torch only if needed
     last_gpu_cell = {}  # notebook -> index of its last gpu cell
     for index, item in enumerate(items):
         if "gpu" in _cell_tags(item):
@@ -173,8 +175,6 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_runtest_logreport(report):
-    if _state["stats"] is None:
-        _state["stats"] = defaultdict(lambda: {"run": 0, "passed": 0, "skipped": 0, "failed": 0, "seconds": 0.0})
     path = report.nodeid.split("::")[0]
     if not path.endswith(".ipynb"):
         return
@@ -190,7 +190,7 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    stats = _state["stats"] or {}
+    stats = _state["stats"]
     if stats:
         tr = terminalreporter
         tr.section("notebook time table (smoke world)")
