@@ -1,8 +1,13 @@
 """Text2SQL 실행 정확도(execution accuracy)를 위한 안전한 SQL 실행기와 결과 비교기.
 
-- 읽기 전용 연결 (URI mode=ro + PRAGMA query_only + 권한 콜백): DROP/INSERT/UPDATE/ATTACH/PRAGMA 는 막힌다.
+- 읽기 전용 연결 (URI mode=ro + PRAGMA query_only + 권한 콜백): DROP/INSERT/UPDATE/ATTACH/쓰는 PRAGMA 는 막힌다.
+  스키마를 읽기만 하는 PRAGMA(`pragma_table_info('t')`, `PRAGMA index_list(t)` 등)는 허용한다.
 - 시간 제한 (progress handler 가 마감을 넘기면 중단) + 행 수 제한: 끝없는 재귀 CTE 도 멈춘다.
+- 식 하나가 무거운 경우 (`hex(randomblob(490000000))`): progress handler 는 식 하나의 계산 도중에는 불리지 않으므로
+  값 하나의 크기를 `setlimit(SQLITE_LIMIT_LENGTH)` 로 막고(만들기 전에 거절), SQLite 힙 전체를
+  `sqlite3_hard_heap_limit64` 로 묶는다 (파이썬이 노출하지 않아 ctypes 로, 실행하는 동안만). 결과 전체의 바이트 수도 센다.
 - 한 번에 한 문장만 실행한다 ("SELECT 1; DROP TABLE x" 는 거부).
+- `execute_sql` 은 예외를 던지지 않는다: 어떤 입력에도 ExecResult(ok=False, error=...) 를 돌려준다.
 - 결과 비교: 정답 SQL 의 바깥쪽에 ORDER BY 가 있으면 순서까지, 없으면 순서 무시(중복은 센다).
 
     build_databases("../assets/text2sql/databases", "outputs/db")  -> {"shop": Path(...), ...}
@@ -12,10 +17,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 import sqlite3
+import sys
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +32,14 @@ from pathlib import Path
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
                     getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
 _BLOCKED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+# 스키마만 읽는 PRAGMA (값을 바꾸지 못하고, 파일 경로도 드러내지 않는 것)
+_INTROSPECTION_PRAGMAS = {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+                          "foreign_key_list"}
+
+DEFAULT_MAX_VALUE_BYTES = 10_000_000     # 문자열/BLOB 값 하나 (SQLITE_LIMIT_LENGTH)
+DEFAULT_MAX_RESULT_BYTES = 50_000_000    # 돌려줄 결과 전체
+DEFAULT_MAX_MEMORY_BYTES = 256_000_000   # 실행 중 SQLite 힙이 더 쓸 수 있는 양
+MAX_SQL_CHARS = 100_000                  # 질의 문장 길이 (SQLITE_LIMIT_SQL_LENGTH)
 
 
 def build_database(sql_path: str | Path, db_path: str | Path) -> Path:
@@ -41,12 +58,24 @@ def build_databases(sql_dir: str | Path, out_dir: str | Path) -> dict[str, Path]
     return {p.stem: build_database(p, Path(out_dir) / f"{p.stem}.db") for p in sorted(Path(sql_dir).glob("*.sql"))}
 
 
-def _authorizer(action, arg1, arg2, db_name, trigger):
+def _authorizer(action, arg1, arg2, db_name, trigger, select_statement: bool = False):
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _INTROSPECTION_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    if (select_statement and action == sqlite3.SQLITE_UPDATE and db_name == "main"
+            and (arg1 or "").lower() in ("sqlite_master", "sqlite_schema")):
+        # a pragma_* table-valued function asks this while it declares its virtual table; a SELECT cannot
+        # update anything (no DML inside SELECT/WITH in SQLite), and the connection is read-only anyway
+        return sqlite3.SQLITE_OK
     if action not in _ALLOWED_ACTIONS:
         return sqlite3.SQLITE_DENY
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _BLOCKED_FUNCTIONS:
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
+
+
+def _is_select(sql: str) -> bool:
+    words = _strip_literals_and_comments(sql).split(None, 1)
+    return bool(words) and words[0].lower() in ("select", "with", "values")
 
 
 def connect_readonly(db_path: str | Path) -> sqlite3.Connection:
@@ -56,8 +85,49 @@ def connect_readonly(db_path: str | Path) -> sqlite3.Connection:
         raise FileNotFoundError(path)
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
     conn.execute("PRAGMA query_only = ON")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS)
     conn.set_authorizer(_authorizer)
     return conn
+
+
+def _load_heap_api():
+    """sqlite3_hard_heap_limit64 / sqlite3_memory_used of the SQLite library the sqlite3 module uses."""
+    try:
+        import _sqlite3
+
+        lib = ctypes.CDLL(_sqlite3.__file__)  # symbol lookup also searches the linked libsqlite3
+        limit, used = lib.sqlite3_hard_heap_limit64, lib.sqlite3_memory_used
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - a SQLite without the API (< 3.31)
+        return None
+    limit.restype, limit.argtypes = ctypes.c_int64, [ctypes.c_int64]
+    used.restype, used.argtypes = ctypes.c_int64, []
+    return limit, used
+
+
+_HEAP_API = _load_heap_api() if sys.platform != "win32" else None
+_HEAP_LOCK = threading.Lock()
+
+
+@contextmanager
+def _sqlite_heap_limit(extra_bytes: int | None):
+    """While the block runs, SQLite (process-wide) may allocate at most `extra_bytes` more than it holds now.
+
+    The hard heap limit is global to the SQLite library, so executions are serialised and the previous
+    limit is restored afterwards. Without the API (old SQLite, Windows) only the length limits apply.
+    """
+    if extra_bytes is None or _HEAP_API is None:
+        yield False
+        return
+    limit, used = _HEAP_API
+    with _HEAP_LOCK:
+        previous = limit(-1)
+        wanted = used() + int(extra_bytes)
+        limit(wanted if previous <= 0 else min(previous, wanted))
+        try:
+            yield True
+        finally:
+            limit(previous)
 
 
 @dataclass
@@ -70,36 +140,81 @@ class ExecResult:
     timed_out: bool = False
 
 
-def execute_sql(db_path: str | Path, sql: str, timeout_s: float = 2.0, max_rows: int = 10_000) -> ExecResult:
-    """읽기 전용 연결에서 SQL 한 문장을 시간·행 수 제한 안에서 실행한다. 예외를 밖으로 던지지 않는다."""
+def _value_bytes(value) -> int:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value)
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+    return 8
+
+
+def execute_sql(db_path: str | Path, sql: str, timeout_s: float = 2.0, max_rows: int = 10_000,
+                max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES, max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+                max_memory_bytes: int | None = DEFAULT_MAX_MEMORY_BYTES) -> ExecResult:
+    """읽기 전용 연결에서 SQL 한 문장을 시간·행 수·크기·메모리 제한 안에서 실행한다.
+
+    예외를 밖으로 던지지 않는다: 잘못된 입력, 제한 초과, 메모리 부족도 ExecResult(ok=False, error=...) 가 된다.
+    """
     start = time.perf_counter()
-    deadline = start + timeout_s
-    if not sql or not sql.strip():
+    if not isinstance(sql, str):
+        return ExecResult(False, error=f"SQL 은 문자열이어야 함 (받은 것: {type(sql).__name__})")
+    if not sql.strip():
         return ExecResult(False, error="빈 SQL")
+    if len(sql) > MAX_SQL_CHARS:
+        return ExecResult(False, error=f"SQL 길이 제한 {MAX_SQL_CHARS}자 초과 ({len(sql)}자)")
+    if not isinstance(db_path, (str, Path)):
+        return ExecResult(False, error=f"DB 경로는 str 또는 Path 여야 함 (받은 것: {type(db_path).__name__})")
     try:
         conn = connect_readonly(db_path)
-    except (OSError, sqlite3.Error) as exc:
-        return ExecResult(False, error=f"{type(exc).__name__}: {exc}")
-    conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, 1000)
+    except Exception as exc:  # noqa: BLE001 - the contract: never raise
+        return ExecResult(False, error=f"DB 열기 실패: {type(exc).__name__}: {exc}")
+    deadline = start + timeout_s
+    try:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(1, int(max_value_bytes)))
+        conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, 1000)
+        select_statement = _is_select(sql)
+        conn.set_authorizer(lambda *args: _authorizer(*args, select_statement=select_statement))
+        with _sqlite_heap_limit(max_memory_bytes):
+            return _run(conn, sql, start, timeout_s, max_rows, max_value_bytes, max_result_bytes)
+    except Exception as exc:  # noqa: BLE001 - the contract: never raise
+        return ExecResult(False, error=f"{type(exc).__name__}: {exc}", elapsed_s=time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+def _run(conn, sql, start, timeout_s, max_rows, max_value_bytes, max_result_bytes) -> ExecResult:
     try:
         cursor = conn.execute(sql)
         rows: list = []
+        size = 0
         while True:
-            batch = cursor.fetchmany(500)
+            batch = cursor.fetchmany(100)
             if not batch:
                 break
             rows.extend(batch)
+            size += sum(_value_bytes(v) for row in batch for v in row)
             if len(rows) > max_rows:
-                return ExecResult(False, error=f"결과가 {max_rows}행을 넘음", elapsed_s=time.perf_counter() - start)
+                return ExecResult(False, error=f"결과가 {max_rows}행을 넘음 (행 수 제한)",
+                                  elapsed_s=time.perf_counter() - start)
+            if size > max_result_bytes:
+                return ExecResult(False, error=f"결과가 {max_result_bytes:,}바이트를 넘음 (결과 크기 제한)",
+                                  elapsed_s=time.perf_counter() - start)
         columns = [d[0] for d in cursor.description or []]
         return ExecResult(True, rows, columns, elapsed_s=time.perf_counter() - start)
-    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as exc:
+    except MemoryError:
+        return ExecResult(False, error="메모리 제한 초과 (SQLite 힙 상한 또는 파이썬 메모리 부족)",
+                          elapsed_s=time.perf_counter() - start)
+    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError, UnicodeError) as exc:
         elapsed = time.perf_counter() - start
-        timed_out = "interrupted" in str(exc).lower() and elapsed >= timeout_s
-        message = f"시간 제한 {timeout_s}s 초과" if timed_out else f"{type(exc).__name__}: {exc}"
+        text = str(exc).lower()
+        timed_out = "interrupted" in text and elapsed >= timeout_s
+        if timed_out:
+            message = f"시간 제한 {timeout_s}s 초과"
+        elif "too big" in text:
+            message = f"값 크기 제한 {max_value_bytes:,}바이트 초과 ({type(exc).__name__}: {exc})"
+        else:
+            message = f"{type(exc).__name__}: {exc}"
         return ExecResult(False, error=message, elapsed_s=elapsed, timed_out=timed_out)
-    finally:
-        conn.close()
 
 
 def _strip_literals_and_comments(sql: str) -> str:

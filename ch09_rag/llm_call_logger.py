@@ -7,11 +7,15 @@
     log.dataframe()
 
 - 프롬프트와 응답은 저장 전에 `redact` 함수(기본: 개인정보 가리기)를 거칩니다.
-- 실패한 호출도 남깁니다 (status="error", 오류 메시지); 예외는 그대로 다시 던집니다.
+- 실패한 호출도 남깁니다 (status="error", 오류 메시지도 `redact` 를 거쳐 저장); 예외는 그대로 다시 던집니다.
+- SQLite 는 WAL 모드 + busy timeout + 문장마다 자동 커밋: 여러 프로세스(노트북, 배치 작업)가 한 로그에 동시에 써도
+  "database is locked" 없이, 빠지는 행 없이 기록됩니다.
+- 문자열이 아닌 프롬프트·응답(바이트, 메시지 목록 등)은 읽을 수 있는 문자열로 바꿔 저장합니다.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -24,6 +28,8 @@ try:  # the chapter folder is the cwd in the notebook; the repo root is on sys.p
     from output_validator import mask_pii
 except ImportError:  # pragma: no cover - import path depends on the caller
     from ch09_rag.output_validator import mask_pii
+
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another process's write before giving up
 
 COLUMNS = ["call_id", "ts", "source", "model", "prompt", "response", "latency_s", "prompt_tokens",
            "completion_tokens", "total_tokens", "status", "error"]
@@ -39,11 +45,16 @@ class CallLogStore:
         self.path = path
         self.redact = redact or (lambda s: s)
         self._lock = threading.Lock()
-        self.conn = sqlite3.connect(str(path), check_same_thread=False)
+        # WAL: readers never block the writer; busy timeout: a writer waits for another process instead of
+        # failing; autocommit: each INSERT is one short transaction (no read lock upgraded to a write lock)
+        self.conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS llm_calls (call_id TEXT PRIMARY KEY, ts REAL, source TEXT, "
                           "model TEXT, prompt TEXT, response TEXT, latency_s REAL, prompt_tokens INTEGER, "
                           "completion_tokens INTEGER, total_tokens INTEGER, status TEXT, error TEXT)")
-        self.conn.commit()
 
     def record(self, *, source: str, model: str, prompt: str, response: str | None, latency_s: float | None,
                prompt_tokens: int | None = None, completion_tokens: int | None = None,
@@ -51,12 +62,11 @@ class CallLogStore:
         call_id = call_id or uuid.uuid4().hex
         total = None if prompt_tokens is None and completion_tokens is None else (prompt_tokens or 0) + (
             completion_tokens or 0)
-        row = (call_id, time.time(), source, model, self.redact(prompt or ""),
-               None if response is None else self.redact(response), latency_s, prompt_tokens, completion_tokens,
-               total, status, error)
+        row = (call_id, time.time(), source, model, self.redact(_as_text(prompt)),
+               None if response is None else self.redact(_as_text(response)), latency_s, prompt_tokens,
+               completion_tokens, total, status, None if error is None else self.redact(_as_text(error)))
         with self._lock:
             self.conn.execute(f"INSERT INTO llm_calls VALUES ({', '.join('?' * len(COLUMNS))})", row)
-            self.conn.commit()
         return call_id
 
     def rows(self) -> list[dict]:
@@ -75,6 +85,20 @@ class CallLogStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _as_text(value) -> str:
+    """What to store for a prompt/response/error that may not be a str (bytes, a message list, None)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def messages_to_text(messages: list[dict]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,87 @@ def test_has_order_by(sql, expected):
 ])
 def test_extract_sql(text, sql):
     assert extract_sql(text) == sql
+
+
+# ---------------------------------------------------------------- 무거운 식 하나, 이상한 입력, 스키마 조회
+
+HEAVY_PROBE = """
+import resource, sys
+from ch06_eval.sql_executor import execute_sql
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = execute_sql(sys.argv[1], sys.argv[2], timeout_s=2)
+grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(result.ok, round(grown_mb), repr(result.error))
+"""
+
+
+@pytest.mark.parametrize("sql", ["SELECT hex(randomblob(490000000))", "SELECT randomblob(999999999)",
+                                 "SELECT length(zeroblob(2000000000))",
+                                 "SELECT length(replace(hex(zeroblob(40000000)), '0', '0000000000'))"])
+def test_single_heavy_expression_is_refused_without_using_the_memory(tiny_db, sql):
+    run = subprocess.run([sys.executable, "-c", HEAVY_PROBE, str(tiny_db), sql], capture_output=True, text=True,
+                         timeout=120, check=False, cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr  # no exception escaped
+    ok, grown_mb, error = run.stdout.split(" ", 2)
+    print(sql, "->", ok, grown_mb, "MB", error)
+    assert ok == "False" and "제한" in error
+    assert int(grown_mb) < 100, "the value is refused before it is built (peak RSS grew less than 100 MB)"
+
+
+def test_memory_cap_holds_when_the_length_limit_is_raised(tiny_db):
+    result = execute_sql(tiny_db, "SELECT length(randomblob(200000000))", max_value_bytes=500_000_000,
+                         max_memory_bytes=32_000_000)
+    print(result)
+    assert not result.ok and "메모리" in result.error
+    assert execute_sql(tiny_db, "SELECT length(randomblob(1000))").rows == [(1000,)], "still usable afterwards"
+
+
+def test_total_result_size_is_capped(tiny_db):
+    many_blobs = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000) "
+                  "SELECT randomblob(100000) FROM c")
+    result = execute_sql(tiny_db, many_blobs)
+    assert not result.ok and "바이트" in result.error and len(result.rows) == 0
+
+
+@pytest.mark.parametrize("sql", [None, 123, b"SELECT 1", ["SELECT 1"], "SELECT 1\x00; DROP TABLE t",
+                                 "SELECT " + "1 + " * 200_000 + "1", "SELECT '\ud800'"])
+def test_never_raises_on_odd_input(tiny_db, sql):
+    before = digest(tiny_db)
+    result = execute_sql(tiny_db, sql)
+    assert not result.ok and isinstance(result.error, str) and result.error
+    assert digest(tiny_db) == before
+
+
+def test_never_raises_on_odd_paths(tmp_path):
+    for path in [None, 42, tmp_path, tmp_path / "bad\x00name.db"]:
+        result = execute_sql(path, "SELECT 1")
+        assert not result.ok and result.error, path
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT name, type FROM pragma_table_info('t') ORDER BY cid", [("id", "INTEGER"), ("name", "TEXT"),
+                                                                    ("score", "REAL")]),
+    ("PRAGMA table_info(t)", None),
+    ("SELECT COUNT(*) FROM pragma_index_list('t')", [(0,)]),
+    ("SELECT name FROM pragma_table_list WHERE schema = 'main' AND name = 't'", [("t",)]),
+    ("SELECT COUNT(*) FROM pragma_foreign_key_list('t')", [(0,)]),
+    ("SELECT name FROM sqlite_master WHERE type = 'table'", [("t",)]),
+])
+def test_read_only_introspection_is_allowed(tiny_db, sql, expected):
+    result = execute_sql(tiny_db, sql)
+    assert result.ok, result.error
+    if expected is not None:
+        assert result.rows == expected
+    else:
+        assert [r[1] for r in result.rows] == ["id", "name", "score"]
+
+
+@pytest.mark.parametrize("sql", ["PRAGMA writable_schema = ON", "PRAGMA journal_mode = DELETE",
+                                 "SELECT * FROM pragma_database_list", "PRAGMA query_only = 0",
+                                 "SELECT * FROM pragma_table_info('t'); DROP TABLE t",
+                                 "PRAGMA table_info(t) ; PRAGMA query_only = 0"])
+def test_other_pragmas_stay_refused(tiny_db, sql):
+    before = digest(tiny_db)
+    result = execute_sql(tiny_db, sql)
+    assert not result.ok and result.error
+    assert digest(tiny_db) == before

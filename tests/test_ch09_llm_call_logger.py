@@ -93,3 +93,73 @@ def test_llamaindex_handler_logs_chat_calls(tmp_path):
     assert row["prompt"] == "user: 대통령의 임기는?" and row["response"] == "5년"
     assert row["prompt_tokens"] == 7 and row["completion_tokens"] == 2
     assert row["latency_s"] is not None and row["latency_s"] >= 0
+
+
+# ---------------------------------------------------------------- 가린 오류 메시지, 동시 쓰기, 이상한 입력
+
+
+def test_exception_text_is_redacted_in_the_log(tmp_path):
+    class Leaky(FakeCompletions):
+        def create(self, model, messages, **kwargs):
+            raise RuntimeError("bad request for 010-1234-5678 / hong@example.com / key sk-" + "proj-" + "a1" * 10)
+
+    store = CallLogStore(tmp_path / "calls.db")
+    chat = LoggedChat(SimpleNamespace(chat=SimpleNamespace(completions=Leaky())), store, model="m")
+    with pytest.raises(RuntimeError, match="010-1234-5678"):  # the caller still sees the real exception
+        chat("안녕")
+    error = store.rows()[0]["error"]
+    print(error)
+    assert error.startswith("RuntimeError: bad request for")
+    assert "010-1234-5678" not in error and "hong@example.com" not in error and "sk-proj" not in error
+    store.record(source="s", model="m", prompt="p", response=None, latency_s=None, status="error",
+                 error="주민번호 900101-1234567")
+    assert "900101-1234567" not in store.rows()[-1]["error"]
+
+
+def test_log_uses_wal_and_a_busy_timeout(tmp_path):
+    store = CallLogStore(tmp_path / "calls.db")
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+
+
+def _log_writer(path, worker, count, errors):
+    from ch09_rag.llm_call_logger import CallLogStore as Store
+
+    store = Store(path)
+    for i in range(count):
+        try:
+            store.record(source=f"w{worker}", model="m", prompt=f"질문 {i}", response="답", latency_s=0.01,
+                         call_id=f"{worker}-{i}")
+            if i % 10 == 0:
+                len(store)
+        except Exception as err:  # noqa: BLE001 - counted, reported by the parent
+            errors.put(f"{worker}-{i}: {type(err).__name__}: {err}")
+
+
+def test_four_processes_write_one_log_without_locks_or_lost_rows(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    path, count = tmp_path / "calls.db", 200
+    errors = ctx.Queue()
+    workers = [ctx.Process(target=_log_writer, args=(path, w, count, errors)) for w in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(120)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    print(f"errors: {len(problems)}", problems[:3])
+    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    assert problems == [], "no 'database is locked'"
+    ids = [r["call_id"] for r in CallLogStore(path).rows()]
+    assert len(ids) == len(set(ids)) == 4 * count
+
+
+@pytest.mark.parametrize("bad", [123, b"bytes", ["a"], {"role": "user"}])
+def test_non_string_prompt_or_response_is_logged_readably(tmp_path, bad):
+    store = CallLogStore(tmp_path / "calls.db")
+    store.record(source="s", model="m", prompt=bad, response=bad, latency_s=0.1)
+    row = store.rows()[0]
+    assert isinstance(row["prompt"], str) and isinstance(row["response"], str) and row["prompt"]

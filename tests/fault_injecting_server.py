@@ -1,11 +1,13 @@
 """시험용 OpenAI 호환 서버 (루프백 전용): 정해 둔 비율로 장애를 주입한다.
 
-처리기(api_request_parallel_processor.py)의 테스트와 벤치마크가 쓴다. 실제 모델은 없고,
+처리기(ch06_eval/api_request_parallel_processor.py)의 테스트(tests/test_ch06_processor*.py)와
+벤치마크(tools/bench_processor.py)가 쓴다. 실제 모델은 없고,
 chat/completions 에는 마지막 메시지를 "echo:<내용>" 으로 되돌려 주고 embeddings 에는 작은 벡터를 준다.
 
 장애 종류 (요청 본문의 열쇠 = 마지막 메시지 내용 또는 input, 시도 횟수로 결정적으로 고른다):
     ok, 429 (Retry-After 또는 retry-after-ms), 500, 503, slow (시간 초과를 넘겨 늦게 답함),
-    drop (답 없이 연결을 끊음), 400 (재시도하면 안 되는 오류)
+    drop (답 없이 연결을 끊음), 400 (재시도하면 안 되는 오류),
+    429bare (Retry-After 없는 429), html (200 인데 본문이 HTML), nochoices (200 인데 JSON 에 choices/data 가 없음)
 
     server = FaultInjectingServer(FaultPlan(fault_rate=0.2)).start()
     ...  server.url  ->  "http://127.0.0.1:PORT/v1"
@@ -194,6 +196,12 @@ class FaultInjectingServer:
             elif action == "429s":  # 초 단위 Retry-After 만 주는 서버
                 await self._send(writer, 429, {"error": {"message": "rate limited (injected)"}},
                                  {"Retry-After": self.retry_after, **extra})
+            elif action == "429bare":  # Retry-After 없이 (x-ratelimit-* 는 headers_for 로)
+                await self._send(writer, 429, {"error": {"message": "rate limited (injected)"}}, extra)
+            elif action == "html":  # 프록시·게이트웨이의 오류 페이지가 200 으로 오는 경우
+                await self._send_raw(writer, 200, b"<html><body>Gateway says hi</body></html>", "text/html", extra)
+            elif action == "nochoices":
+                await self._send(writer, 200, {"object": "chat.completion", "model": body.get("model")}, extra)
             elif action in ("500", "503"):
                 await self._send(writer, int(action), {"error": {"message": f"server error {action} (injected)"}},
                                  extra)
@@ -219,10 +227,15 @@ class FaultInjectingServer:
                              "message": {"role": "assistant", "content": f"echo:{key}"}}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
 
-    @staticmethod
-    async def _send(writer: asyncio.StreamWriter, status: int, payload: dict, headers: dict | None = None) -> None:
+    @classmethod
+    async def _send(cls, writer: asyncio.StreamWriter, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
-        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", "Content-Type: application/json",
+        await cls._send_raw(writer, status, data, "application/json", headers)
+
+    @staticmethod
+    async def _send_raw(writer: asyncio.StreamWriter, status: int, data: bytes, content_type: str,
+                        headers: dict | None = None) -> None:
+        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", f"Content-Type: {content_type}",
                  f"Content-Length: {len(data)}", "Connection: keep-alive"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         try:
