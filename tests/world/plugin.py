@@ -1,9 +1,13 @@
 """pytest plugin of the smoke world (loaded by the root conftest.py).
 
 - sets the smoke-world environment before collection, so every notebook kernel inherits it;
-- builds the stand-ins and starts the local OpenAI-compatible server once notebooks are collected;
-- turns the `gpu` and `needs-key` cell tags into skips with reasons (`-m gpu` selects GPU cells and the cells before them);
-- prints a per-notebook table (cells run / skipped / failed, seconds); any blocked connection fails the run.
+- the learner's world without a GPU or a key: every key and `OPENAI_*` variable is removed, so tagged cells run and
+  guard themselves (`course.requires` prints one line and skips), and chapters that talk to "the OpenAI API" start
+  their own local `transformers serve` through `course.chat_backend` (on the stand-ins);
+- builds the stand-ins once notebooks are collected;
+- marks `gpu` / `needs-key` cells (`-m gpu` selects GPU cells and the cells before them);
+- prints a per-notebook table (cells run / passed / failed, seconds) and the course events (local LLM server
+  started / stopped); any blocked connection fails the run.
 """
 
 from __future__ import annotations
@@ -16,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.world import server as world_server
-
 SITE_DIR = Path(__file__).parent / "site"
-_state: dict = {"original_env": {}, "server": None, "world_needed": False,
+KEY_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "PINECONE_API_KEY")
+_state: dict = {"original_env": {}, "world_needed": False,
                "stats": defaultdict(lambda: {"run": 0, "passed": 0, "skipped": 0, "failed": 0, "seconds": 0.0})}
 
 
@@ -29,7 +32,7 @@ def _tiktoken_cache() -> str:
     return str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache")
 
 
-def smoke_environment(world_dir: Path, port: int) -> dict[str, str]:
+def smoke_environment(world_dir: Path) -> dict[str, str]:
     """Everything a notebook kernel needs to run in the smoke world."""
     return {
         "HF_HOME": str(world_dir),
@@ -46,8 +49,8 @@ def smoke_environment(world_dir: Path, port: int) -> dict[str, str]:
         "MKL_NUM_THREADS": "1",
         "COURSE_QUICK": "1",
         "TIKTOKEN_CACHE_DIR": _tiktoken_cache(),
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-        "OPENAI_API_KEY": "smoke-world-local-key",
+        "COURSE_NO_PROMPT": "1",  # nbval kernels have no stdin; say so instead of relying on it
+        "COURSE_EVENT_LOG": str(world_dir / f"course-events-{os.getpid()}.log"),  # this session only
         "MPLBACKEND": "Agg",
         "PYTHONPATH": os.pathsep.join([str(SITE_DIR)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
         "COURSE_NETGUARD": "1",
@@ -63,9 +66,11 @@ def pytest_configure(config):
     world_dir = Path(os.environ["COURSE_WORLD_DIR"]).resolve()
     world_dir.mkdir(parents=True, exist_ok=True)
     _state["world_dir"] = world_dir
-    _state["port"] = world_server.free_port()
-    os.environ.update(smoke_environment(world_dir, _state["port"]))
-    Path(os.environ["COURSE_NETGUARD_LOG"]).unlink(missing_ok=True)  # report this session's attempts only
+    for name in [n for n in os.environ if n.startswith("OPENAI_") or n in KEY_VARIABLES]:
+        del os.environ[name]  # no keys: the guards and the local LLM fallback are what runs
+    os.environ.update(smoke_environment(world_dir))
+    for log in ("COURSE_NETGUARD_LOG", "COURSE_EVENT_LOG"):
+        Path(os.environ[log]).unlink(missing_ok=True)  # report this session's only
     load_guard().install()  # the same guard every kernel loads through PYTHONPATH
 
 
@@ -83,51 +88,21 @@ def _cell_tags(item) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", [])) if cell is not None else []
 
 
-def key_names(tags: list[str]) -> list[str]:
-    return [t.split(":", 1)[1] for t in tags if t.startswith("key:")]
-
-
-def skip_reason(tags: list[str], cuda: bool, original_env: dict) -> str | None:
-    """Why a tagged notebook cell cannot run here (None: it runs)."""
-    if "gpu" in tags and not cuda:
-        return "gpu 셀: CUDA 가 없어 건너뜀 (needs CUDA)"
-    if "needs-key" in tags:
-        names = key_names(tags)
-        missing = [k for k in names if not original_env.get(k)] if names else ["key:?"]
-        if missing:
-            return f"needs-key 셀: {', '.join(missing)} 가 없어 건너뜀 (needs a real account)"
-    return None
-
-
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(session, config, items):
-    cuda = any("gpu" in _cell_tags(item) for item in items) and _cuda_available()  # torch only if needed
+    """Mark tagged cells; they are not skipped: each one guards itself (course.requires) as in Colab."""
     last_gpu_cell = {}  # notebook -> index of its last gpu cell
     for index, item in enumerate(items):
         if "gpu" in _cell_tags(item):
             last_gpu_cell[item.parent] = index
     for index, item in enumerate(items):
         tags = _cell_tags(item)
-        if hasattr(item, "cell"):
-            _state["world_needed"] = True
-        if item.get_closest_marker("world"):
+        if hasattr(item, "cell") or item.get_closest_marker("world"):
             _state["world_needed"] = True
         if index <= last_gpu_cell.get(getattr(item, "parent", None), -1):
             item.add_marker(pytest.mark.gpu)  # `-m gpu`: the gpu cells and the cells they build on
         if "needs-key" in tags:
             item.add_marker(pytest.mark.needs_key)
-        reason = skip_reason(tags, cuda, _state["original_env"])
-        if reason:
-            item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def pytest_collection_finish(session):
@@ -140,19 +115,9 @@ def pytest_collection_finish(session):
     start = time.perf_counter()
     ensure_world(_state["world_dir"], log=say)
     say(f"smoke world ready in {time.perf_counter() - start:.1f}s at {_state['world_dir']}")
-    start = time.perf_counter()
-    _state["server"] = world_server.start(_state["port"], _server_log())
-    say(f"OpenAI-compatible server on 127.0.0.1:{_state['port']} ready in {time.perf_counter() - start:.1f}s")
-
-
-def _server_log() -> Path:
-    return _state["world_dir"] / f"server-{_state['port']}.log"
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _state["server"] is not None:
-        world_server.stop(_state["server"])
-        _state["server"] = None
     if blocked_attempts() and not hasattr(session.config, "workerinput"):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # zero non-loopback connections, or the run fails
 
@@ -169,9 +134,13 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and hasattr(item, "cell"):
-        log = _server_log()
-        if log.exists():
-            report.sections.append(("smoke-world server log (tail)", world_server.tail(log)))
+        import glob
+        import tempfile
+
+        from course.server import tail
+
+        for log in sorted(glob.glob(f"{tempfile.gettempdir()}/course-local-llm-*.log"))[-2:]:
+            report.sections.append((f"local LLM server log (tail) {log}", tail(log)))
 
 
 def pytest_runtest_logreport(report):
@@ -203,6 +172,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 total[key] += value
         tr.write_line(f"{'TOTAL':45s} {int(total['run']):5d} {int(total['passed']):6d} {int(total['skipped']):7d} "
                       f"{int(total['failed']):6d} {total['seconds']:8.1f}")
+    events = Path(os.environ.get("COURSE_EVENT_LOG", "/nonexistent"))
+    if events.exists():
+        terminalreporter.section("course events (local LLM server started / stopped)")
+        for line in events.read_text(encoding="utf-8").splitlines():
+            terminalreporter.write_line(line)
     attempts = blocked_attempts()
     if attempts:
         terminalreporter.section("blocked network attempts (smoke world): the run fails")

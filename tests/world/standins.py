@@ -2,11 +2,13 @@
 
 Every Hub model id, Hub dataset id and OpenAI model name that a notebook names is listed here.
 The test harness builds a tiny, randomly initialised, seeded stand-in for each entry with
-``build=True`` under the REAL id (see ``tests/world/build.py``); entries with ``build=False`` are
+``build=True`` under the REAL id (see ``tests/world/build.py``), following the record of the real artefact in
+``tests/world/records.py`` (interface facts exact, sizes scaled; checked by tests/test_standin_records.py); entries with ``build=False`` are
 used only in ``gpu`` / ``needs-key`` cells and are listed so that the hygiene test knows them.
 
 To add a model: append a ``Model(...)`` with the kind that matches its architecture
-(see ``MODEL_KINDS`` in build.py) and, if needed, tiny config overrides.
+(see ``MODEL_KINDS`` in build.py) and, if needed, tiny config overrides (widths multiples of 64), and write
+its record (with sources) in records.py.
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ MODELS: list[Model] = [
     # ---- encoders (Korean WordPiece vocab, like the real KLUE tokenizers)
     Model("klue/bert-base", "bert", note="ch03 BERT"),
     Model("klue/roberta-base", "roberta", note="ch03 classifier, ch11 base encoder"),
-    Model("klue/roberta-small", "roberta", {"hidden_size": 32}, note="small encoder for training demos"),
+    Model("klue/roberta-small", "roberta", {"num_hidden_layers": 1}, note="small encoder for training demos"),
     # ---- decoders (byte-level BPE)
     Model("openai-community/gpt2", "gpt2", note="ch03 GPT-2"),
     Model(CHAT_STANDIN, "qwen2-chat", note="local chat model; also the OpenAI server stand-in"),
-    Model("Qwen/Qwen2.5-1.5B-Instruct", "qwen2-chat", {"hidden_size": 64, "num_hidden_layers": 3},
+    Model("Qwen/Qwen2.5-1.5B-Instruct", "qwen2-chat", {"intermediate_size": 768, "num_hidden_layers": 3},
           note="bigger target model (same tokenizer) for speculative decoding"),
     Model("Qwen/Qwen2.5-0.5B-Instruct-GPTQ-Int4", "qwen2-chat", build=False,
           note="ch07 pre-quantized GPTQ (gpu cells only)"),
