@@ -15,8 +15,11 @@ $(READY): requirements.txt
 	$(PY) -m pip check
 	touch $(READY)
 
+# 컨테이너처럼 root 로 돌 때 JupyterLab 은 --allow-root 가 있어야 뜬다 (일반 사용자에게는 붙이지 않는다)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(READY)
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT)
 
 test: $(READY)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -27,3 +30,15 @@ stamp: $(READY)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# 패키지 저장소가 필요한 검사 (CI 의 설치 단계, 네트워크 격리 전): Colab 모델과 GPU 세트 해석.
+.PHONY: colab-model gpu-sets gpu-check
+colab-model: $(READY)
+	$(PY) tools/colab_model.py
+
+gpu-sets: $(READY)
+	COURSE_REGISTRY=1 $(PY) -m pytest -m registry -p no:xdist -q -s tests/test_gpu_sets.py
+
+# GPU 머신에서 한 번에: GPU 세트 설치 + 모든 gpu 셀 (스모크 월드, 약 10분). GPU_CHECK_ARGS=--dry-run 은 목록만.
+gpu-check: $(READY)
+	$(PY) tools/gpu_check.py $(GPU_CHECK_ARGS)

@@ -77,21 +77,22 @@ class TensorMemoryMeter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         # 뷰·제자리(in-place) 연산의 출력은 입력의 저장소를 그대로 쓴다: 새 메모리가 아니다.
-        inputs = {t.untyped_storage().data_ptr() for t in _flat_tensors((args, kwargs)) if t.device.type == "cpu"}
-        for tensor in _flat_tensors(out):
+        inputs = {t.untyped_storage().data_ptr() for t in flat_tensors((args, kwargs))
+                  if t.device.type == "cpu"}
+        for tensor in flat_tensors(out):
             if tensor.untyped_storage().data_ptr() not in inputs:
                 self._track(tensor)
         return out
 
 
-def _flat_tensors(obj) -> list[torch.Tensor]:
+def flat_tensors(obj) -> list[torch.Tensor]:
     """연산의 인자·결과(튜플·리스트·딕셔너리 중첩)에서 텐서만 꺼낸다 (tree_flatten 보다 가볍다)."""
     if isinstance(obj, torch.Tensor):
         return [obj]
     if isinstance(obj, (list, tuple)):
-        return [t for item in obj for t in _flat_tensors(item)]
+        return [t for item in obj for t in flat_tensors(item)]
     if isinstance(obj, dict):
-        return [t for item in obj.values() for t in _flat_tensors(item)]
+        return [t for item in obj.values() for t in flat_tensors(item)]
     return []
 
 
@@ -103,7 +104,7 @@ def _tensors_of(obj) -> list[torch.Tensor]:
     elif isinstance(obj, torch.Tensor):
         tensors = [obj]
     else:  # dict (배치) 나 리스트
-        tensors = _flat_tensors(obj)
+        tensors = flat_tensors(obj)
     extra = [t.grad for t in tensors if getattr(t, "grad", None) is not None]
     for t in tensors:  # bitsandbytes: 양자화 상수는 파라미터 밖 속성에 있다 (4비트 quant_state, 8비트 SCB)
         state = getattr(t, "quant_state", None)

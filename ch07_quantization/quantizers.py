@@ -24,6 +24,8 @@ NF4_CODEBOOK = torch.tensor([
     0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
     0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ])
+# 이웃한 두 눈금의 중간점 15개: 구간 (경계[i-1], 경계[i]] 에 든 값은 눈금 i 가 가장 가깝다 (중간점 위 = 아래 눈금).
+NF4_MIDPOINTS = (NF4_CODEBOOK[:-1] + NF4_CODEBOOK[1:]) / 2
 
 
 @dataclass
@@ -44,7 +46,8 @@ class QTensor:
         return total + (0 if self.zero is None else self.zero.numel() * self.zero.element_size())
 
 
-def _groups(w: torch.Tensor, group_size: int | None) -> torch.Tensor:
+def split_groups(w: torch.Tensor, group_size: int | None) -> torch.Tensor:
+    """w 를 fp32 로 펴서 (그룹 수, group_size) 로 자른다. None 이면 텐서 전체가 한 그룹."""
     flat = w.detach().float().reshape(-1)
     size = flat.numel() if group_size is None else group_size
     if flat.numel() % size:
@@ -67,7 +70,7 @@ def unpack_int4(packed: torch.Tensor, numel: int) -> torch.Tensor:
 
 def absmax_quantize(w: torch.Tensor, bits: int = 8, group_size: int | None = None) -> QTensor:
     """대칭 양자화: scale = max|w| / (2^(b-1)-1), q = round(w / scale). 0 은 정확히 0 으로 간다."""
-    g = _groups(w, group_size)
+    g = split_groups(w, group_size)
     qmax = 2 ** (bits - 1) - 1
     scale = g.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / qmax
     q = torch.round(g / scale).clamp(-qmax, qmax)
@@ -78,7 +81,7 @@ def absmax_quantize(w: torch.Tensor, bits: int = 8, group_size: int | None = Non
 
 def zeropoint_quantize(w: torch.Tensor, bits: int = 8, group_size: int | None = None) -> QTensor:
     """비대칭 양자화: [min, max] 를 [0, 2^b-1] 에 펼친다. scale = (max-min)/(2^b-1), zero = round(-min/scale)."""
-    g = _groups(w, group_size)
+    g = split_groups(w, group_size)
     qmax = 2 ** bits - 1
     lo, hi = g.amin(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)
     scale = ((hi - lo) / qmax).clamp(min=1e-12)
@@ -90,8 +93,20 @@ def zeropoint_quantize(w: torch.Tensor, bits: int = 8, group_size: int | None = 
 
 
 def nf4_quantize(w: torch.Tensor, group_size: int = 64) -> QTensor:
-    """NF4: 블록별 absmax 로 [-1, 1] 로 나눈 뒤 가장 가까운 코드북 값의 번호(0..15)를 저장한다."""
-    g = _groups(w, group_size)
+    """NF4: 블록별 absmax 로 [-1, 1] 에 맞춘 뒤 가장 가까운 코드북 값의 번호(0..15)를 저장한다.
+
+    "가장 가까운 값" 은 중간점 경계로 찾는다 (bucketize). 정규화는 bitsandbytes 와 같이 역수를 곱하고
+    (x * (1/absmax)), 중간점에 정확히 놓인 값은 아래 눈금으로 보낸다: 그래서 코드가 bitsandbytes 와 같다."""
+    g = split_groups(w, group_size)
+    scale = g.abs().amax(dim=1, keepdim=True).clamp(min=1e-12)
+    normalized = (g * (1.0 / scale)).clamp(-1, 1)
+    idx = torch.bucketize(normalized, NF4_MIDPOINTS)
+    return QTensor(pack_int4(idx), scale, None, "nf4", 4, tuple(w.shape), group_size, True)
+
+
+def nf4_quantize_argmin(w: torch.Tensor, group_size: int = 64) -> QTensor:
+    """비교용 (이전 구현): x / absmax 에서 |x - 눈금| 이 가장 작은 번호. 거의 같지만 중간점 근처에서 다를 수 있다."""
+    g = split_groups(w, group_size)
     scale = g.abs().amax(dim=1, keepdim=True).clamp(min=1e-12)
     idx = (g / scale).unsqueeze(-1).sub(NF4_CODEBOOK).abs().argmin(dim=-1)
     return QTensor(pack_int4(idx), scale, None, "nf4", 4, tuple(w.shape), group_size, True)

@@ -10,13 +10,16 @@
 - 연속 배치 (iteration-level scheduling): 디코딩 스텝마다 끝난 요청을 빼고, 도착한 요청을 빈 자리에 넣는다.
 
 시간은 ``clock`` 과 ``sleep`` 함수로 주입한다 (노트북은 실제 시계, 단위 테스트는 가짜 시계).
+``StepClock`` + ``CountingBackend`` 를 쓰면 시간 단위가 "모델 forward 한 번" 이 되어, 기계의 잡음과 무관한 결정적인
+증거(forward 횟수, 패딩으로 버린 토큰 자리, 요청별 지연 스텝)를 얻는다.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 STRATEGIES = ("static", "dynamic", "continuous")
 
@@ -193,6 +196,170 @@ class Scheduler:
                 active = [r for r in active if not r.done]
             elif pending:
                 self._wait_for(pending[0].arrival, t0)
+
+
+class StepClock:
+    """모델 forward 한 번 = 1 스텝인 가짜 시계. CountingBackend 가 forward 마다 tick 하고, 스케줄러의 sleep 은
+    다음 도착 시각으로 건너뛴다 (기다림도 스텝으로 센다)."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, steps: float) -> None:
+        self.t += max(steps, 0.0)
+
+    def tick(self) -> None:
+        self.t += 1.0
+
+
+class CountingBackend:
+    """backend 를 감싸 forward 마다 센다: 호출 수, 계산한 토큰 자리(패딩 포함), 그중 패딩.
+
+    - prefill: 배치 행 수 x 가장 긴 프롬프트 = 계산한 자리, 그중 (최대 길이 - 제 길이) 의 합 = 패딩.
+    - decode: 행 하나가 토큰 하나. 어텐션이 읽는 KV 자리 = 행 수 x (가장 긴 캐시 + 1), 그중 패딩 = 짧은 행의 모자람.
+    상태는 (길이, 원래 상태) 로 싸서 들고 다닌다. clock 을 주면 forward 한 번마다 1 스텝 나아간다.
+    """
+
+    COUNTERS = ("forwards", "prefill_calls", "decode_calls", "prefill_slots", "prefill_pad", "decode_rows",
+                "kv_slots", "kv_pad")
+
+    def __init__(self, backend: Backend, clock: StepClock | None = None):
+        self.backend, self.clock = backend, clock
+        self.reset()
+
+    @property
+    def eos_ids(self):
+        return self.backend.eos_ids
+
+    def reset(self) -> None:
+        self.counts = dict.fromkeys(self.COUNTERS, 0)
+
+    def _tick(self, kind: str) -> None:
+        self.counts["forwards"] += 1
+        self.counts[kind] += 1
+        if self.clock is not None:
+            self.clock.tick()
+
+    def prefill(self, prompts):
+        width = max(len(p) for p in prompts)
+        self.counts["prefill_slots"] += width * len(prompts)
+        self.counts["prefill_pad"] += sum(width - len(p) for p in prompts)
+        firsts, states = self.backend.prefill(prompts)
+        self._tick("prefill_calls")
+        return firsts, [(len(p), s) for p, s in zip(prompts, states)]
+
+    def decode(self, tokens, states):
+        lengths = [n for n, _ in states]
+        width = max(lengths) + 1
+        self.counts["decode_rows"] += len(states)
+        self.counts["kv_slots"] += width * len(states)
+        self.counts["kv_pad"] += sum(width - n - 1 for n in lengths)
+        nxt, inner = self.backend.decode(tokens, [s for _, s in states])
+        self._tick("decode_calls")
+        return nxt, [(n + 1, s) for n, s in zip(lengths, inner)]
+
+
+def step_summary(run: RunStats, counts: dict) -> dict:
+    """StepClock 으로 돌린 실행의 결정적 요약: forward 횟수, 버린 자리, 요청별 지연(스텝)."""
+    latencies = sorted(r.latency for r in run.results.values())
+    return {
+        "strategy": run.strategy,
+        "tokens": run.generated_tokens,
+        "forwards": counts["forwards"],
+        "decode_steps": counts["decode_calls"],
+        "decode_rows": counts["decode_rows"],
+        "wasted_rows": run.wasted_slot_steps,  # 이미 끝난 요청을 위해 계산한 행
+        "prefill_pad": counts["prefill_pad"],  # prefill 에서 왼쪽 패딩으로 채운 토큰 자리
+        "kv_pad": counts["kv_pad"],  # decode 어텐션이 읽은 패딩 KV 자리
+        "makespan_steps": run.makespan,
+        "mean_latency_steps": sum(latencies) / len(latencies),
+        "max_latency_steps": latencies[-1],
+        "mean_ttft_steps": sum(r.ttft for r in run.results.values()) / len(run.results),
+    }
+
+
+def run_in_steps(backend: Backend, requests: Sequence[Request], strategy: str, batch_size: int,
+                 max_wait_steps: float) -> tuple[RunStats, dict]:
+    """requests 의 arrival 과 max_wait 를 스텝 단위로 보고 결정적으로 실행한다. (실행 결과, 카운터) 를 돌려준다."""
+    clock = StepClock()
+    counting = CountingBackend(backend, clock)
+    scheduler = Scheduler(counting, batch_size, max_wait_steps, clock=clock.now, sleep=clock.sleep)
+    run = scheduler.run(requests, strategy)
+    return run, dict(counting.counts)
+
+
+class HFContinuousBatching:
+    """transformers 에 들어 있는 연속 배치 엔진 (ContinuousBatchingManager) 을 한 번 띄워 두고 요청 묶음을 여러 번 넣는다.
+
+    한 배치의 최대 요청 수는 batch_size. KV 블록 수는 `sizing` 요청들이 한꺼번에 쓸 수 있는 최대 길이로 정한다
+    (기본값은 기계 메모리 비율로 크게 잡아 작은 모델에서 느리다). 디코딩은 그리디.
+    ``with`` 블록이 엔진의 시작과 종료 (배경 스레드) 이고, 그 시간은 ``start_s`` / ``stop_s`` 에 남는다.
+    """
+
+    def __init__(self, model, batch_size: int, eos_ids: Sequence[int], pad_id: int, sizing: Sequence[Request],
+                 page_size: int = 16):
+        from transformers import GenerationConfig
+        from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+        if not sizing:
+            raise ValueError("sizing needs at least one request")
+        longest = max(len(r.prompt_ids) + r.max_new_tokens for r in sizing)
+        blocks = sum(-(-(len(r.prompt_ids) + r.max_new_tokens) // page_size) for r in sizing) + batch_size
+        self.config = ContinuousBatchingConfig(max_requests_per_batch=batch_size, page_size=page_size,
+                                               num_blocks=blocks, max_batch_tokens=batch_size * longest)
+        self.generation = GenerationConfig(do_sample=False, max_new_tokens=max(r.max_new_tokens for r in sizing),
+                                           eos_token_id=list(eos_ids), pad_token_id=pad_id)
+        self.model, self.manager, self.calls = model, None, 0
+        self.start_s = self.stop_s = 0.0
+
+    def __enter__(self) -> HFContinuousBatching:  # noqa: PYI034
+        began = time.perf_counter()
+        self.manager = self.model.init_continuous_batching(generation_config=self.generation,
+                                                           continuous_batching_config=self.config)
+        self.manager.start()
+        self.start_s = time.perf_counter() - began
+        return self
+
+    def __exit__(self, *exc) -> None:
+        began = time.perf_counter()
+        if self.manager is not None:
+            self.manager.stop(block=True)
+            if hasattr(self.manager, "destroy"):
+                self.manager.destroy()
+            self.manager = None
+        self.stop_s = time.perf_counter() - began
+
+    def generate(self, requests: Sequence[Request]) -> dict[int, list[int]]:
+        """requests 를 모두 넣고 끝날 때까지 기다린다. {rid: 생성 토큰}; 실패한 요청은 빠진다 (부르는 쪽이 센다)."""
+        if self.manager is None:
+            raise RuntimeError("use inside `with HFContinuousBatching(...) as engine:`")
+        self.calls += 1
+        prefix = f"call{self.calls}-"
+        for r in requests:
+            self.manager.add_request(list(r.prompt_ids), request_id=f"{prefix}{r.rid}", max_new_tokens=r.max_new_tokens)
+        results: dict[int, list[int]] = {}
+        finished = 0  # 끝난 요청 수 (실패 포함): 모두 끝나거나 엔진이 멈추면 그만 기다린다
+        while finished < len(requests):
+            out = self.manager.get_result(timeout=0.05)
+            if out is None:
+                if not self.manager.is_running():
+                    break
+                continue
+            if out.is_finished() and out.request_id.startswith(prefix):
+                finished += 1
+                if out.error is None:
+                    results[int(out.request_id.removeprefix(prefix))] = list(out.generated_tokens)
+        return results
+
+
+def hf_continuous_generate(model, requests: Sequence[Request], batch_size: int, eos_ids: Sequence[int],
+                           pad_id: int, page_size: int = 16) -> dict[int, list[int]]:
+    """엔진을 띄우고, requests 를 한 번 생성하고, 멈춘다 (한 번만 쓸 때)."""
+    with HFContinuousBatching(model, batch_size, eos_ids, pad_id, requests, page_size) as engine:
+        return engine.generate(requests)
 
 
 def reference_generate(backend: Backend, request: Request) -> list[int]:

@@ -52,6 +52,13 @@ def transformers_serve_command(port: int, host: str = "127.0.0.1", model: str | 
     return cmd + (extra or []) + ([model] if model else [])
 
 
+def llama_cpp_server_command(port: int, model_path: str | Path, alias: str, host: str = "127.0.0.1",
+                             n_ctx: int = 2048, extra: list[str] | None = None) -> list[str]:
+    """llama-cpp-python 의 OpenAI 호환 서버 명령. alias 는 요청의 `model` 로 쓸 이름 (준비 확인도 이 이름으로)."""
+    return [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", alias,
+            "--host", host, "--port", str(port), "--n_ctx", str(n_ctx)] + (extra or [])
+
+
 def _get(url: str, timeout: float) -> int:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status
@@ -75,6 +82,7 @@ class ServerProcess:
     host: str = "127.0.0.1"
     log_path: Path | None = None
     env: dict | None = None
+    health_path: str = "/health"  # 살아 있음을 알리는 GET 경로 (llama-cpp-python 서버는 "/v1/models")
     proc: subprocess.Popen | None = field(default=None, repr=False)
     startup_seconds: float = float("nan")
 
@@ -112,7 +120,7 @@ class ServerProcess:
     def ready(self) -> bool:
         root = self.base_url.removesuffix("/v1")
         try:
-            return _get(f"{root}/health", timeout=5) == 200 and chat_once(self.base_url, self.model)
+            return _get(f"{root}{self.health_path}", timeout=5) == 200 and chat_once(self.base_url, self.model)
         except (OSError, urllib.error.HTTPError, ValueError):
             return False
 

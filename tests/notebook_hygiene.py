@@ -72,6 +72,26 @@ def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
     return defined, used
 
 
+INSTALL_OR_POP = re.compile(r"install_gpu_set\(|^\s*[!%]\s*pip\b|pip\s+install|globals\(\)\.pop\(", re.M)
+OWN_SECRET_CODE = re.compile(r"^\s*def get_secret\(|\bgetpass\b|userdata\.get\(", re.M)
+CLIENT_WITHOUT_URL = re.compile(r"\b(?:OpenAI|AsyncOpenAI|OpenAIChatCompletionClient|OpenAILLM)\((?![^)]*base_url)")
+
+
+def expected_guard(tags: list[str]) -> str | None:
+    """The guard line a tagged cell must start with (None for an untagged cell)."""
+    parts = ["gpu=True"] if "gpu" in tags else []
+    keys = [t.split(":", 1)[1] for t in tags if t.startswith("key:")]
+    if len(keys) == 1:
+        parts.append(f'key="{keys[0]}"')
+    elif keys:
+        parts.append("keys=(" + ", ".join(f'"{k}"' for k in keys) + ",)")
+    return f"if course.requires({', '.join(parts)}):" if parts else None
+
+
+def first_code_line(source: str) -> str:
+    return next((ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")), "")
+
+
 def tags_of(cell) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
@@ -100,6 +120,8 @@ def problems(path: Path) -> list[str]:
     cpu_defined: set[str] = set(dir(builtins)) | {"get_ipython", "display", "__file__"}
     tagged_defined: set[str] = set()
     has_assert = False
+    installed_in_tagged: str | None = None
+    chat_backend_seen = False
     for index, cell in enumerate(nb.cells):
         where = f"cell {index}"
         if "colab" in cell.metadata or "executionInfo" in cell.metadata:
@@ -122,6 +144,23 @@ def problems(path: Path) -> list[str]:
         except SyntaxError as err:
             found.append(f"{where}: does not compile: {err.msg} (line {err.lineno})")
             continue
+        guard = expected_guard(tags)
+        if guard is not None and first_code_line(source).strip() != guard:
+            found.append(f"{where}: tagged {tags} but does not start with its guard `{guard}`")
+        if guard is None and "course.requires(" in source:
+            found.append(f"{where}: guards itself with course.requires but has no gpu/needs-key tag")
+        if guard is None and installed_in_tagged:
+            found.append(f"{where}: follows {installed_in_tagged}, which installs or pops names "
+                         "(put such a section last, or in its own runtime)")
+        if guard is not None and INSTALL_OR_POP.search(source):
+            installed_in_tagged = where
+        if OWN_SECRET_CODE.search(source):
+            found.append(f"{where}: reads secrets itself: use course.get_secret / course.requires")
+        if re.search(r"None if QUICK", source):
+            found.append(f"{where}: quick mode means 'all rows' (None if QUICK): use an absolute cap")
+        chat_backend_seen = chat_backend_seen or "course.chat_backend(" in source
+        if guard is None and CLIENT_WITHOUT_URL.search(source) and not chat_backend_seen:
+            found.append(f"{where}: an OpenAI client before course.chat_backend(...) (no key -> no local server)")
         if GPU_ONLY.search(source) and "gpu" not in tags:
             found.append(f"{where}: uses a GPU-only API without the gpu tag")
         if KEY_ONLY.search(source) and "needs-key" not in tags:
@@ -141,8 +180,8 @@ def problems(path: Path) -> list[str]:
             cpu_defined |= defined
     if not has_assert:
         found.append("no assert anywhere: the 확인 cells are missing")
-    if "COURSE_QUICK" not in text:
-        found.append("no settings cell reading COURSE_QUICK")
+    if "course.quick_mode(" not in text:
+        found.append("no settings cell choosing QUICK with course.quick_mode(...)")
     last = nb.cells[-1] if nb.cells else None
     if last is None or last.cell_type != "markdown" or not last.source.lstrip().startswith("## 정리"):
         found.append("the last cell must be the '## 정리' summary")
@@ -152,7 +191,7 @@ def problems(path: Path) -> list[str]:
 def _header_problems(nb, path: Path) -> list[str]:
     from tools import stamp_notebooks
 
-    if not nb.cells or nb.cells[0].cell_type != "markdown" or not re.match(r"# \d+장\. ", nb.cells[0].source):
+    if not nb.cells or nb.cells[0].cell_type != "markdown" or not re.match(r"# \d+장(?: 부록)?\. ", nb.cells[0].source):
         return ["first cell must be the Korean header '# N장. 제목'"]
     settings = stamp_notebooks.course_settings()
     badge = stamp_notebooks.badge_line(settings["repo_url"], settings.get("branch", "main"), path)

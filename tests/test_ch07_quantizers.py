@@ -5,6 +5,7 @@ import torch
 
 from ch07_quantization.quantizers import (
     NF4_CODEBOOK,
+    NF4_MIDPOINTS,
     QUANTIZERS,
     QuantLinear,
     absmax_quantize,
@@ -12,6 +13,7 @@ from ch07_quantization.quantizers import (
     error_bound,
     expected_nbytes,
     nf4_quantize,
+    nf4_quantize_argmin,
     pack_int4,
     quantize_linears_,
     unpack_int4,
@@ -88,3 +90,54 @@ def test_quantize_linears_replaces_and_stays_close():
     assert not any(p.dtype == torch.float32 and p.dim() == 2 for p in model.parameters())  # 가중치 행렬이 사라졌다
     assert torch.allclose(model(x), ref, atol=0.02)
     assert model[0].codes.dtype == torch.int8
+
+
+def _bnb_nf4_roundtrip(w: torch.Tensor, block: int = 64) -> torch.Tensor:
+    bnbf = pytest.importorskip("bitsandbytes.functional")
+    packed, state = bnbf.quantize_4bit(w, blocksize=block, quant_type="nf4")
+    return bnbf.dequantize_4bit(packed, state)
+
+
+def _midpoint_ties(blocks: int = 8) -> torch.Tensor:
+    """absmax 1 인 블록에 중간점을 정확히 넣는다: x * (1/1) = x 라서 정규화 뒤에도 정확히 동점."""
+    block = torch.cat([torch.ones(1), NF4_MIDPOINTS.repeat(5)])[:64]
+    return block.repeat(blocks, 1)
+
+
+@pytest.mark.parametrize("case", ["random", "scaled", "ties"])
+def test_nf4_matches_bitsandbytes_exactly(case):
+    torch.manual_seed(3)
+    w = {"random": torch.randn(512, 512), "scaled": torch.randn(256, 256) * 1e-3 + 0.01,
+         "ties": _midpoint_ties()}[case]
+    assert torch.equal(dequantize(nf4_quantize(w, 64)), _bnb_nf4_roundtrip(w))
+
+
+def test_nf4_ties_go_to_the_lower_code():
+    w = _midpoint_ties(1)
+    idx = unpack_int4(nf4_quantize(w, 64).codes, 64).long()
+    values = w.reshape(-1)
+    at_mid = torch.isin(values, NF4_MIDPOINTS)
+    lower = torch.bucketize(values[at_mid], NF4_MIDPOINTS)  # 경계 i 위의 값 -> 번호 i (아래 눈금)
+    assert at_mid.sum() > 10 and torch.equal(idx[at_mid], lower)
+    assert (NF4_CODEBOOK[idx[at_mid]] < values[at_mid]).all()
+
+
+def test_nf4_picks_a_nearest_codebook_value():
+    torch.manual_seed(4)
+    w = torch.randn(64, 64)
+    q = nf4_quantize(w, 64)
+    normalized = (w.reshape(-1, 64) * (1.0 / q.scale)).reshape(-1)
+    chosen = NF4_CODEBOOK[unpack_int4(q.codes, w.numel()).long()]
+    nearest = (normalized[:, None] - NF4_CODEBOOK).abs().min(dim=1).values
+    assert ((normalized - chosen).abs() <= nearest + 1e-6).all()
+
+
+
+def test_bench_nf4_script_reports_zero_differing_codes(capsys):
+    """tools/bench_nf4.py (tiny size: a smoke run, not a benchmark) prints its table; the course rule differs in 0 codes."""
+    pytest.importorskip("bitsandbytes")
+    from tools import bench_nf4
+
+    bench_nf4.main(["--sizes", "128", "--repeat", "1"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("128x128")]
+    assert len(row) == 1 and row[0].split(" | ")[7] == "0"

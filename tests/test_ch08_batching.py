@@ -145,3 +145,115 @@ def test_hf_backend_matches_generate_with_padding():
     for strategy in STRATEGIES:
         stats = Scheduler(backend, batch_size=3, max_wait=0.0).run(reqs, strategy)
         assert {rid: res.tokens for rid, res in stats.results.items()} == expected
+
+
+# ---- 결정적 증거: 스텝 시계와 세는 백엔드
+
+def plain_fake():  # 스텝은 StepClock 이 센다 (가짜 백엔드 자기 시계는 따로 간다)
+    return FakeBackend(FakeClock())
+
+
+def test_counting_backend_counts_padding_and_forwards():
+    from ch08_serving.batching import CountingBackend, StepClock
+
+    clock = StepClock()
+    counting = CountingBackend(plain_fake(), clock)
+    firsts, states = counting.prefill([[1, 2, 3], [4]])
+    assert counting.counts["prefill_slots"] == 6 and counting.counts["prefill_pad"] == 2
+    assert [n for n, _ in states] == [3, 1]
+    _, states = counting.decode(firsts, states)
+    assert counting.counts["decode_rows"] == 2
+    assert counting.counts["kv_slots"] == 2 * 4 and counting.counts["kv_pad"] == 2
+    assert [n for n, _ in states] == [4, 2]
+    assert counting.counts["forwards"] == 2 and clock.now() == 2.0
+    counting.reset()
+    assert all(v == 0 for v in counting.counts.values())
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_step_runs_are_deterministic_and_counts_add_up(strategy):
+    from ch08_serving.batching import run_in_steps
+
+    reqs = make_requests([1, 9, 3, 12, 5, 2, 8], arrivals=[0, 0, 2, 4, 6, 8, 30])
+    backend = plain_fake()
+    run, counts = run_in_steps(backend, reqs, strategy, batch_size=3, max_wait_steps=2)
+    again, counts_again = run_in_steps(backend, reqs, strategy, batch_size=3, max_wait_steps=2)
+    assert counts == counts_again
+    assert {k: (v.tokens, v.latency) for k, v in run.results.items()} == \
+        {k: (v.tokens, v.latency) for k, v in again.results.items()}
+    tokens = run.generated_tokens
+    assert counts["forwards"] == counts["prefill_calls"] + counts["decode_calls"]
+    assert counts["decode_rows"] - run.wasted_slot_steps == tokens - len(reqs)  # 쓸모 있는 행 = 토큰 하나
+    for r in reqs:
+        res = run.results[r.rid]
+        assert res.tokens == reference_generate(backend, r)
+        assert res.latency >= len(res.tokens)  # 토큰 하나에 forward 한 번은 걸린다
+
+
+def test_step_counts_show_static_waste_and_continuous_none():
+    from ch08_serving.batching import run_in_steps, step_summary
+
+    reqs = make_requests([2, 30, 3, 25, 4, 20, 5, 2])
+    rows = {s: step_summary(*run_in_steps(plain_fake(), reqs, s, 4, 0)) for s in STRATEGIES}
+    assert rows["continuous"]["wasted_rows"] == 0 and rows["static"]["wasted_rows"] > 0
+    # 모두 처음부터 와 있으면 동적 배치 = 정적 배치
+    assert {k: v for k, v in rows["dynamic"].items() if k != "strategy"} == \
+        {k: v for k, v in rows["static"].items() if k != "strategy"}
+    assert len({r["tokens"] for r in rows.values()}) == 1
+
+
+# ---- 노트북의 연속 배치 루프 = 도우미의 연속 배치 루프
+
+def _notebook_scheduler():
+    from pathlib import Path
+
+    from tests.notebook_defs import load_definitions
+
+    path = Path(__file__).resolve().parents[1] / "ch08_serving" / "ch08.ipynb"
+    return load_definitions(path, {"CourseScheduler"}, modules={"dataclasses", "batching"})["CourseScheduler"]
+
+
+@pytest.mark.parametrize("lengths,arrivals,batch_size", [
+    ([1, 9, 3, 12, 5, 2, 8], [0, 0, 1, 3, 3, 4, 20], 3),
+    ([2, 30, 3, 25, 4, 20, 5, 2], None, 4),
+    ([1, 1, 1], [0, 5, 50], 2),
+    ([7, 7, 7, 7, 7], [0, 0, 0, 0, 0], 1),
+])
+def test_notebook_continuous_loop_behaves_like_the_helper(lengths, arrivals, batch_size):
+    course_scheduler = _notebook_scheduler()
+    reqs = make_requests(lengths, arrivals)
+    observed = []
+    for cls in (Scheduler, course_scheduler):
+        sched, backend = make(batch_size=batch_size)
+        sched = cls(backend, batch_size, 2.0, clock=sched.clock, sleep=sched.sleep)
+        stats = sched.run(reqs, "continuous")
+        observed.append((backend.decode_batches, stats.decode_steps, stats.wasted_slot_steps, stats.makespan,
+                         {k: (v.tokens, v.first_token, v.finish) for k, v in stats.results.items()}))
+    assert observed[0] == observed[1]
+
+
+def test_hf_continuous_generate_matches_one_by_one():
+    torch = pytest.importorskip("torch")
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from ch08_serving.batching import hf_continuous_generate
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = Qwen2ForCausalLM(cfg).eval()
+    backend = HFBackend(model, pad_id=0, eos_ids=[2])
+    reqs = [Request(i, tuple(torch.randint(3, 97, (n,)).tolist()), m)
+            for i, (n, m) in enumerate([(3, 6), (9, 2), (5, 11), (12, 7), (4, 3)])]
+    expected = {r.rid: reference_generate(backend, r) for r in reqs}
+    assert hf_continuous_generate(model, reqs, batch_size=2, eos_ids=[2], pad_id=0) == expected
+    from ch08_serving.batching import HFContinuousBatching
+
+    with HFContinuousBatching(model, 2, [2], 0, sizing=reqs) as engine:  # 한 엔진에 여러 번: 요청 id 가 섞이지 않는다
+        assert engine.generate(reqs[:2]) == {r.rid: expected[r.rid] for r in reqs[:2]}
+        assert engine.generate(reqs) == expected
+    with pytest.raises(RuntimeError, match="inside"):
+        engine.generate(reqs)
+    with pytest.raises(ValueError):
+        HFContinuousBatching(model, 2, [2], 0, sizing=[])

@@ -138,3 +138,24 @@ def test_percentile_and_summarize():
             {"concurrency": 2, "ok": False, "ttft_s": float("nan"), "latency_s": 0.5, "tokens": 0}]
     s = summarize(rows, wall_seconds=2.0)
     assert s["requests"] == 2 and s["errors"] == 1 and s["tokens_per_s"] == 5.0
+
+
+def test_health_path_is_what_readiness_polls(tmp_path):
+    script = tmp_path / "fake_server.py"
+    script.write_text(FAKE_SERVER)
+    port = free_port()
+    wrong = ServerProcess([sys.executable, str(script), str(port), "0"], port, "tiny", log_path=tmp_path / "w.log",
+                          health_path="/v1/models")  # 가짜 서버는 /health 만 200
+    with pytest.raises(TimeoutError):
+        wrong.start(timeout=2.0, poll=0.2)
+    assert not wrong.running and port_is_free(port)
+
+
+def test_llama_cpp_server_command_names_model_alias_and_port(tmp_path):
+    from ch08_serving.server_process import llama_cpp_server_command
+
+    cmd = llama_cpp_server_command(8123, tmp_path / "m.gguf", alias="Qwen/Qwen2.5-0.5B-Instruct", n_ctx=512)
+    assert cmd[:3] == [sys.executable, "-m", "llama_cpp.server"]
+    pairs = dict(zip(cmd[3::2], cmd[4::2]))
+    assert pairs == {"--model": str(tmp_path / "m.gguf"), "--model_alias": "Qwen/Qwen2.5-0.5B-Instruct",
+                     "--host": "127.0.0.1", "--port": "8123", "--n_ctx": "512"}

@@ -37,6 +37,34 @@ def test_parallel_selective_scan_equals_sequential(nb, shape):
     assert max_diff(par, seq) < 1e-4
 
 
+@pytest.mark.parametrize("shape,block", [((1, 1, 4, 2), 64), ((2, 37, 8, 4), 1), ((2, 37, 8, 4), 5),
+                                         ((3, 130, 16, 16), 64), ((1, 64, 8, 4), 64), ((1, 65, 8, 4), 64)])
+def test_blocked_selective_scan_equals_sequential(nb, shape, block):
+    inputs = nb["random_scan_inputs"](*shape, seed=sum(shape) + block)
+    blocked = nb["selective_scan_blocked"](*inputs, block=block)
+    assert blocked.shape == shape[:3]
+    assert max_diff(blocked, nb["selective_scan_sequential"](*inputs)) < 1e-4
+
+
+def test_blocked_selective_scan_gradients_match_sequential(nb):
+    inputs = nb["random_scan_inputs"](2, 40, 6, 4, seed=11)
+    grads = []
+    for fn in (nb["selective_scan_sequential"], lambda *x: nb["selective_scan_blocked"](*x, block=16)):
+        leaves = [t.clone().requires_grad_() for t in inputs]
+        (fn(*leaves) ** 2).sum().backward()
+        grads.append([t.grad for t in leaves])
+    for g_seq, g_blk in zip(*grads):
+        assert torch.allclose(g_seq, g_blk, atol=1e-4, rtol=1e-4)
+
+
+def test_block_default_scan_is_blocked_and_names_are_checked(nb):
+    block = nb["MambaBlock"](16, 4, 2, 4)
+    assert block.scan == "blocked"
+    block.scan = "fast"
+    with pytest.raises(KeyError):
+        block(torch.randn(1, 3, 16))
+
+
 def test_selective_scan_matches_transformers_slow_path_function(nb):
     from transformers.models.mamba.modeling_mamba import mamba_selective_scan
 
@@ -60,8 +88,8 @@ def _tiny_config(**overrides):
     return MambaConfig(**{**base, **overrides})
 
 
-@pytest.mark.parametrize("batch,length", [(1, 1), (2, 3), (2, 17), (3, 64)])
-@pytest.mark.parametrize("scan", ["parallel", "sequential"])
+@pytest.mark.parametrize("batch,length", [(1, 1), (2, 3), (2, 17), (3, 64), (2, 130)])
+@pytest.mark.parametrize("scan", ["blocked", "parallel", "sequential"])
 def test_block_equals_transformers_mixer(nb, batch, length, scan):
     torch.manual_seed(batch * 100 + length)
     config = _tiny_config()

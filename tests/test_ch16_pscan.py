@@ -74,3 +74,28 @@ def test_inputs_are_not_modified():
     parallel_scan(a, b, 1)
     chunked_scan(a, b, 1, 4)
     assert torch.equal(a, a_copy) and torch.equal(b, b_copy)
+
+
+def test_notebook_parallel_scan_is_the_helper_code():
+    """ch16 shows parallel_scan in the notebook (no inspect.getsource): it must be pscan.py's code."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+
+    from ch16_mamba import pscan
+    from tests.notebook_hygiene import code_without_magics
+
+    def strip(node):
+        body = node.body[1:] if isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant) \
+            else node.body
+        return ast.dump(ast.FunctionDef(**{**{f: getattr(node, f) for f in node._fields}, "body": body}))
+
+    def find(sources):
+        found = [n for s in sources for n in ast.parse(s).body if isinstance(n, ast.FunctionDef) and n.name == "parallel_scan"]
+        assert len(found) == 1
+        return found[0]
+
+    notebook = Path(pscan.__file__).with_name("ch16.ipynb")
+    cells = [code_without_magics(c.source) for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    assert strip(find(cells)) == strip(find([Path(pscan.__file__).read_text(encoding="utf-8")]))

@@ -49,3 +49,34 @@ def test_time_call_runs_the_function_warmup_plus_repeat_times():
     calls = []
     seconds = time_call(lambda: calls.append(1), repeat=3, warmup=2)
     assert len(calls) == 5 and seconds >= 0
+
+
+def test_time_call_measures_with_one_torch_thread_and_restores_the_setting():
+    seen = []
+    before = torch.get_num_threads()
+    time_call(lambda: seen.append(torch.get_num_threads()), repeat=2, warmup=1)
+    assert seen == [1, 1, 1] and torch.get_num_threads() == before
+    time_call(lambda: seen.append(torch.get_num_threads()), repeat=1, warmup=0, threads=2)
+    assert seen[-1] == 2 and torch.get_num_threads() == before
+
+
+def test_peak_memory_is_the_chapter7_meter_count():
+    from ch07_quantization.memory_meter import measure_peak
+
+    def work():
+        a = torch.randn(300, 300)
+        b = a @ a
+        return (b.softmax(-1) * a).sum()
+
+    assert peak_memory_bytes(work) == measure_peak(work).peak_extra_bytes > 3 * 300 * 300 * 4
+
+
+def test_bench_scan_script_prints_its_tables(capsys):
+    """tools/bench_scan.py runs on the notebook's own functions (tiny lengths: a smoke run, not a benchmark)."""
+    from tools import bench_scan
+
+    bench_scan.main(["--lengths", "16", "32", "--repeat", "1", "--d-inner", "8", "--d-state", "4"])
+    out = capsys.readouterr().out
+    for header in ("하드웨어:", "시간 (ms)", "순차 스캔 대비 시간", "최대 메모리 (MiB", "증가 지수 k"):
+        assert header in out
+    assert out.count("블록 스캔") >= 4

@@ -21,7 +21,7 @@ CHAPTERS = ["ch02_transformer", "ch03_huggingface", "ch05_prompting", "ch06_eval
             "ch14_multimodal", "ch15_agents", "ch16_mamba"]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.parent.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_is_clean(path):
     assert hygiene.problems(path) == []
 
@@ -63,10 +63,23 @@ def test_readme_has_a_row_and_a_matching_badge_per_chapter():
         assert settings["repo_url"].endswith(url)
 
 
+def test_times_are_one_fact_in_readme_and_headers():
+    """course/times.toml is the one source: every README row and main-notebook header shows its minutes."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for chapter in CHAPTERS:
+        text = stamp_notebooks.time_text(chapter)
+        row = next(ln for ln in readme.splitlines() if f"`{chapter}/`" in ln)
+        assert row.rstrip().endswith(f"{text} |"), chapter
+        header = nbformat.read(next((ROOT / chapter).glob("ch[0-9][0-9].ipynb")), as_version=4).cells[0].source
+        assert text in header, chapter
+
+
 def test_requirements_are_all_pinned():
-    for name in ("requirements.txt", "requirements-gpu.txt"):
-        lines = [ln.split("#")[0].strip() for ln in (ROOT / name).read_text().splitlines()]
-        assert all("==" in ln for ln in lines if ln), name
+    sets = [ROOT / "requirements.txt", *sorted((ROOT / "requirements-gpu").glob("*.txt"))]
+    for path in sets:
+        lines = [ln.split("#")[0].strip() for ln in path.read_text().splitlines()]
+        lines = [ln for ln in lines if ln and not ln.startswith(("-c ", "-r ", "--"))]
+        assert lines and all("==" in ln for ln in lines), path.name
 
 
 # ---------------------------------------------------------------- the checks can fail
@@ -93,10 +106,17 @@ def test_planted_defects_are_each_found(tmp_path):
         "does not compile": [("def broken(:\n    pass", [])],
         "cell 3: does not compile": [("def f():\n    nonlocal x", [])],
         "key-only service without the needs-key tag": [("from pinecone import Pinecone\npc = Pinecone()", [])],
-        "without a key:ENV_NAME tag": [("x = 1", ["needs-key"])],
+        "without a key:ENV_NAME tag": [("if course.requires():\n    x = 1", ["needs-key"])],
         "is not in tests/world/standins.py": [("m = 'some-org/unknown-model'", [])],
         "OpenAI model 'gpt-3.5-turbo'": [("name = 'gpt-3.5-turbo'", [])],
-        "island rule": [("big = 1", ["gpu"]), ("print(big)", [])],
+        "island rule": [("if course.requires(gpu=True):\n    big = 1", ["gpu"]), ("print(big)", [])],
+        "does not start with its guard": [("x = 1", ["gpu"])],
+        "has no gpu/needs-key tag": [("if course.requires(gpu=True):\n    x = 1", [])],
+        "which installs or pops names": [("if course.requires(gpu=True):\n    course.install_gpu_set('x')",
+                                          ["gpu"]), ("y = 2", [])],
+        "reads secrets itself": [("import getpass\nkey = getpass.getpass()", [])],
+        "None if QUICK": [("QUICK = True\nROWS = None if QUICK else 5", [])],
+        "before course.chat_backend": [("from openai import OpenAI\nclient = OpenAI()", [])],
     }
     for expected, cells in cases.items():
         folder = tmp_path / re.sub(r"\W+", "_", expected)
@@ -120,7 +140,9 @@ def test_top_level_await_compiles_as_in_a_kernel(tmp_path):
 
 
 def test_gpu_cell_with_cpu_fallback_is_allowed(tmp_path):
-    path = make_notebook(tmp_path, GOOD + [("model = 'cpu'", []), ("model = 'gpu'", ["gpu"]), ("print(model)", [])])
+    path = make_notebook(tmp_path, GOOD + [("model = 'cpu'", []),
+                                           ("if course.requires(gpu=True):\n    model = 'gpu'", ["gpu"]),
+                                           ("print(model)", [])])
     assert not any("island" in p for p in hygiene.problems(path))
 
 
@@ -137,3 +159,16 @@ def test_a_failing_cell_fails_the_notebook_run(tmp_path):
 def test_hub_id_detection_ignores_paths_and_mime_types():
     source = "a = 'klue/roberta-base'\nb = '../assets/klue_like/ynat.jsonl'\nc = 'text/plain'\nd = 'outputs/run1'\ne = '0/0'"
     assert hygiene.hub_ids_in(source) == {"klue/roberta-base"}
+
+
+def test_make_lab_starts_as_root_and_as_a_user(tmp_path):
+    """JupyterLab refuses to start as root without --allow-root; a normal user must not get it."""
+    fake_id = tmp_path / "id"
+    for uid, wanted in (("0", True), ("1000", False)):
+        fake_id.write_text(f"#!/bin/sh\necho {uid}\n")
+        fake_id.chmod(0o755)
+        env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+        dry = subprocess.run(["make", "-n", "-W", "requirements.txt", "lab"], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+        line = [ln for ln in dry.stdout.splitlines() if "jupyter lab" in ln][-1]
+        assert ("--allow-root" in line) == wanted, (uid, line)

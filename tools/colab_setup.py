@@ -1,58 +1,49 @@
-"""Colab 설치: requirements.txt 의 고정 버전을 설치하되 Colab 의 torch 는 다시 설치하지 않는다.
+"""Command line over course/install.py (the Colab installer): the same plan the notebooks use.
 
-    python tools/colab_setup.py                 # CPU 세트 (torch 제외)
-    python tools/colab_setup.py --gpu mamba-ssm # requirements-gpu.txt 에서 이름으로 골라 추가 설치
+    python tools/colab_setup.py ch02_transformer          # the chapter's bootstrap install (acts only on Colab)
+    python tools/colab_setup.py --gpu ch07-quant          # requirements-gpu/ch07-quant.txt
+    python tools/colab_setup.py --plan ch07_quantization  # print the plan, install nothing
+
+In a notebook use `course.install_chapter(...)` / `course.install_gpu_set(...)` instead: they see the kernel's
+imported packages, which a separate process cannot.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-KEEP_FROM_COLAB = {"torch", "torchvision", "torchaudio"}  # Colab 의 CUDA 빌드를 그대로 쓴다
-NO_BUILD_ISOLATION = {"mamba-ssm", "causal-conv1d", "flash-attn"}  # 설치된 torch 에 맞춰 빌드해야 하는 것
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from course import install as ci
 
 
-def requirement_name(line: str) -> str:
-    return re.split(r"[\[=<>~! ]", line.strip(), maxsplit=1)[0].lower()
-
-
-def pinned_lines(path: Path) -> list[str]:
-    lines = [ln.split("#", 1)[0].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    return [ln for ln in lines if ln]
-
-
-def colab_lines() -> list[str]:
-    return [ln for ln in pinned_lines(ROOT / "requirements.txt") if requirement_name(ln) not in KEEP_FROM_COLAB]
-
-
-def gpu_lines(names: list[str]) -> list[str]:
-    wanted = {n.lower() for n in names}
-    lines = [ln for ln in pinned_lines(ROOT / "requirements-gpu.txt") if requirement_name(ln) in wanted]
-    missing = wanted - {requirement_name(ln) for ln in lines}
-    if missing:
-        raise SystemExit(f"requirements-gpu.txt 에 없는 패키지: {sorted(missing)}")
-    return lines
-
-
-def pip_install(lines: list[str]) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(lines) + "\n")
-    extra = ["--no-build-isolation"] if any(requirement_name(ln) in NO_BUILD_ISOLATION for ln in lines) else []
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *extra, "-r", fh.name], check=True)
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--gpu", nargs="*", default=None, help="requirements-gpu.txt 에서 설치할 패키지 이름")
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapter", nargs="?", help="chapter folder, e.g. ch02_transformer")
+    parser.add_argument("--gpu", metavar="NAME", help="install requirements-gpu/NAME.txt")
+    parser.add_argument("--plan", action="store_true", help="print the plan only")
     args = parser.parse_args(argv)
-    pip_install(gpu_lines(args.gpu) if args.gpu else colab_lines())
+    if not args.chapter and not args.gpu:
+        parser.error("a chapter or --gpu NAME")
+    env = ci.Env.current()
+    plan = ci.plan_gpu_set(args.gpu, env) if args.gpu else ci.plan_chapter(ci.chapter_name(args.chapter), env)
+    if args.plan:
+        print(f"{plan.what} (Colab: {env.on_colab}): install {plan.install or 'nothing'}")
+        for name, (have, pinned) in sorted(plan.kept.items()):
+            print(f"  keep {name} {have} (pin {pinned})")
+        for line, reason in plan.upgrades.items():
+            print(f"  upgrade {line}: {reason}")
+        return 0
+    try:
+        if args.gpu:
+            ci.install_gpu_set(args.gpu, env=env)
+        else:
+            ci.install_chapter(args.chapter, env=env)
+    except ci.InstallError:
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

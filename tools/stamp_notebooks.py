@@ -4,7 +4,8 @@
     python tools/stamp_notebooks.py --check   # exit 1 if any notebook is not stamped (used by tests)
 
 The repo URL lives in pyproject.toml ([tool.course] repo_url). Stamping also strips outputs,
-drops Colab/widget metadata, and sets `accelerator: GPU` on notebooks that have `gpu` cells.
+drops Colab/widget metadata (outputs stay only in cells tagged `nbval-check-output`, which nbval re-checks),
+and sets `accelerator: GPU` on notebooks that have `gpu` cells or whose full mode needs a GPU (course/times.toml).
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+import tomllib
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.nbedit import edit
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOTSTRAP_MARKER = "# 0. 코랩 준비"
-BADGE_RE = re.compile(r"^.*colab-badge\.svg.*$", re.M)
+BADGE_RE = re.compile(r"^.*colab-badge\.svg.*$", re.MULTILINE)
 
 
 def course_settings() -> dict:
@@ -42,25 +46,83 @@ def badge_line(repo_url: str, branch: str, notebook: Path) -> str:
 
 def bootstrap_source(repo_url: str, chapter_dir: str) -> str:
     repo_name = repo_url.rstrip("/").rsplit("/", 1)[-1]
-    return f'''{BOOTSTRAP_MARKER}: Colab 에서만 저장소를 받고 빠진 패키지를 설치합니다 (로컬·CI 에서는 아무것도 하지 않음).
+    return f'''{BOOTSTRAP_MARKER}: Colab 에서는 저장소를 받고 이 장에 필요한 것만 설치합니다 (다른 곳에서는 설치하지 않음).
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 REPO_URL = "{repo_url}"
 CHAPTER_DIR = "{chapter_dir}"
 if "google.colab" in sys.modules:
-    course_dir = "/content/{repo_name}"
-    if not os.path.isdir(course_dir):
-        subprocess.run(["git", "clone", "--depth", "1", REPO_URL, course_dir], check=True)
-    subprocess.run([sys.executable, f"{{course_dir}}/tools/colab_setup.py"], check=True)
-    os.chdir(f"{{course_dir}}/{{CHAPTER_DIR}}")
-    sys.path.insert(0, os.getcwd())
+    root = Path("/content/{repo_name}")
+    if not (root / "course").is_dir():
+        clone = subprocess.run(
+            ["git", "clone", "--depth", "1", REPO_URL, str(root)], capture_output=True, text=True
+        )
+        if clone.returncode != 0:
+            raise RuntimeError(f"저장소를 받지 못했습니다: {{REPO_URL}}\\n{{clone.stderr.strip()}}")
+    os.chdir(root / CHAPTER_DIR)
+else:  # 로컬: 이 폴더나 그 위에서 과정 패키지(course/)가 있는 저장소 루트를 찾는다
+    root = next(
+        p for p in [Path.cwd(), *Path.cwd().parents] if (p / "course" / "__init__.py").is_file()
+    )
+for path in (str(root / CHAPTER_DIR), str(root)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
-import torch
-import transformers
+import course
 
-print(f"python {{sys.version.split()[0]}} | torch {{torch.__version__}} | transformers {{transformers.__version__}}")'''
+course.setup(CHAPTER_DIR)  # Colab: 빠진 패키지만 설치. 어디서나: 버전과 하드웨어 출력'''
+
+
+def chapter_times() -> dict:
+    return tomllib.loads((ROOT / "course" / "times.toml").read_text(encoding="utf-8"))
+
+
+def full_mode_needs_gpu(chapter: str, limit_minutes: float = 30) -> bool:
+    """course/times.toml: a chapter whose full mode takes more than ~30 minutes on CPU (or that asks for it with
+    `colab_gpu = true`) opens on a T4 runtime."""
+    row = chapter_times().get(chapter, {})
+    return bool(row) and (row["full_cpu"] > limit_minutes or row.get("colab_gpu", False))
+
+
+def time_text(chapter: str) -> str | None:
+    """The minutes of a chapter as the header and README show them (one source: course/times.toml)."""
+    row = chapter_times().get(chapter)
+    if row is None:
+        return None
+    kind = "일부 측정" if row["basis"].startswith("measured") else "추정"
+    return (f"CPU 빠른 {row['quick_cpu']} / 전체 {row['full_cpu']}분 · T4 빠른 {row['quick_t4']} / "
+            f"전체 {row['full_t4']}분 ({kind})")
+
+
+def stamp_time(header: str, chapter: str) -> str:
+    """Put the minutes into the header table: a `| 예상 시간 | ... |` row, or the 예상 시간 column."""
+    text = time_text(chapter)
+    if text is None:
+        return header
+    lines = header.split("\n")
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if cells[:1] == ["예상 시간"] and len(cells) == 2:
+            lines[i] = f"| 예상 시간 | {text} |"
+        elif "예상 시간" in cells and i + 2 < len(lines) and lines[i + 2].startswith("|"):
+            values = [c.strip() for c in lines[i + 2].strip().strip("|").split("|")]
+            values[cells.index("예상 시간")] = text
+            lines[i + 2] = "| " + " | ".join(values) + " |"
+    return "\n".join(lines)
+
+
+def stamp_readme(text: str) -> str:
+    """The README chapter table's last column is the chapter's minutes from course/times.toml."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        match = re.match(r"\| \d+장 \| `(ch\d+_\w+)/` \|", line)
+        if match and time_text(match.group(1)):
+            cells = line.rstrip().rstrip("|").rstrip().split(" | ")
+            lines[i] = " | ".join(cells[:-1] + [time_text(match.group(1))]) + " |"
+    return "\n".join(lines)
 
 
 def stamp(nb, notebook: Path, settings: dict) -> None:
@@ -74,6 +136,8 @@ def stamp(nb, notebook: Path, settings: dict) -> None:
     else:
         title, _, rest = header.source.partition("\n")
         header.source = f"{title}\n\n{badge}\n{rest}"
+    if notebook.parent.name.startswith(notebook.stem + "_"):  # the chapter's main notebook (times are per chapter)
+        header.source = stamp_time(header.source, notebook.parent.name)
     source = bootstrap_source(repo_url, notebook.parent.name)
     if len(nb.cells) > 1 and nb.cells[1].cell_type == "code" and nb.cells[1].source.startswith(BOOTSTRAP_MARKER):
         nb.cells[1].source = source
@@ -83,7 +147,7 @@ def stamp(nb, notebook: Path, settings: dict) -> None:
         cell.metadata.pop("colab", None)
         cell.metadata.pop("executionInfo", None)
         cell.metadata.pop("outputId", None)
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and "nbval-check-output" not in cell.metadata.get("tags", []):
             cell.outputs = []
             cell.execution_count = None
     for key in ("colab", "widgets", "gpuClass"):
@@ -91,7 +155,7 @@ def stamp(nb, notebook: Path, settings: dict) -> None:
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
     uses_gpu = any("gpu" in c.metadata.get("tags", []) for c in nb.cells)
-    if uses_gpu:
+    if uses_gpu or full_mode_needs_gpu(notebook.parent.name):
         nb.metadata["accelerator"] = "GPU"
     else:
         nb.metadata.pop("accelerator", None)
@@ -113,14 +177,25 @@ def main(argv=None) -> int:
     settings = course_settings()
     stale = []
     for path in args.notebooks or chapter_notebooks():
-        text = path.read_text(encoding="utf-8")
-        nb = nbformat.reads(text, as_version=4)
-        stamp(nb, path, settings)
-        nbformat.validate(nb)
-        if render(nb) != text:
+        if args.check:
+            text = path.read_text(encoding="utf-8")
+            nb = nbformat.reads(text, as_version=4)
+            stamp(nb, path, settings)
+            if render(nb) != text:
+                stale.append(path)
+            continue
+        before = path.read_text(encoding="utf-8")
+        with edit(path) as nb:  # 다른 사람이 같은 노트북을 고치는 중이어도 잃지 않게 잠금
+            stamp(nb, path, settings)
+        if path.read_text(encoding="utf-8") != before:
             stale.append(path)
+    readme = ROOT / "README.md"
+    if not args.notebooks:
+        text = readme.read_text(encoding="utf-8")
+        if stamp_readme(text) != text:
+            stale.append(readme)
             if not args.check:
-                path.write_text(render(nb), encoding="utf-8")
+                readme.write_text(stamp_readme(text), encoding="utf-8")
     for path in stale:
         print(("not stamped: " if args.check else "stamped: ") + str(path))
     return 1 if (args.check and stale) else 0
