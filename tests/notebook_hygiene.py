@@ -154,6 +154,8 @@ def problems(path: Path) -> list[str]:
                          "(put such a section last, or in its own runtime)")
         if guard is not None and INSTALL_OR_POP.search(source):
             installed_in_tagged = where
+        if "platform.processor(" in source or (guard is None and "get_device_name(" in source):
+            found.append(f"{where}: builds its own hardware label: use course.hardware_label()")
         if OWN_SECRET_CODE.search(source):
             found.append(f"{where}: reads secrets itself: use course.get_secret / course.requires")
         if re.search(r"None if QUICK", source):

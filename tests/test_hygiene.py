@@ -116,6 +116,7 @@ def test_planted_defects_are_each_found(tmp_path):
                                           ["gpu"]), ("y = 2", [])],
         "reads secrets itself": [("import getpass\nkey = getpass.getpass()", [])],
         "None if QUICK": [("QUICK = True\nROWS = None if QUICK else 5", [])],
+        "its own hardware label": [("import platform\nprint(platform.processor())", [])],
         "before course.chat_backend": [("from openai import OpenAI\nclient = OpenAI()", [])],
     }
     for expected, cells in cases.items():
