@@ -16,7 +16,8 @@ from tests.world import standins
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE_CAP_BYTES = 300_000
-ALLOWED_TAGS = {"gpu", "needs-key"}
+ALLOWED_TAGS = {"gpu", "needs-key", "nbval-check-output"}
+CHECKED_OUTPUT_TAG = "nbval-check-output"  # world-independent cells whose committed outputs nbval re-checks
 
 SECRET_PATTERNS = {
     "OpenAI key": re.compile(r"sk-[A-Za-z0-9_-]{20,}"),
@@ -129,8 +130,13 @@ def problems(path: Path) -> list[str]:
         if cell.cell_type != "code":
             continue
         tags = tags_of(cell)
-        if cell.get("outputs") or cell.get("execution_count") is not None:
+        checked = CHECKED_OUTPUT_TAG in tags
+        if not checked and (cell.get("outputs") or cell.get("execution_count") is not None):
             found.append(f"{where}: has outputs or an execution count (strip them)")
+        if checked and (not cell.get("outputs") or cell.get("execution_count") is None):
+            found.append(f"{where}: tagged {CHECKED_OUTPUT_TAG} but has no committed output to re-check")
+        if checked and ({"gpu", "needs-key"} & set(tags)):
+            found.append(f"{where}: a gpu/needs-key cell cannot carry checked outputs")
         unknown = [t for t in tags if t not in ALLOWED_TAGS and not t.startswith("key:")]
         if unknown:
             found.append(f"{where}: unknown tags {unknown}")

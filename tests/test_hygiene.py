@@ -135,6 +135,16 @@ def test_committed_output_is_found(tmp_path):
     assert any("has outputs" in p for p in hygiene.problems(path))
 
 
+def test_checked_outputs_only_where_nbval_rechecks_them(tmp_path):
+    path = make_notebook(tmp_path, GOOD + [("print('same everywhere')", ["nbval-check-output"])])
+    nb = nbformat.read(path, as_version=4)
+    assert any("no committed output to re-check" in p for p in hygiene.problems(path))
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="same everywhere\n")]
+    nb.cells[3].execution_count = 1
+    nbformat.write(nb, path)
+    assert not any("output" in p for p in hygiene.problems(path))
+
+
 def test_top_level_await_compiles_as_in_a_kernel(tmp_path):
     path = make_notebook(tmp_path, GOOD + [("import asyncio\nawait asyncio.sleep(0)", [])])
     assert not any("compile" in p for p in hygiene.problems(path))
@@ -173,3 +183,20 @@ def test_make_lab_starts_as_root_and_as_a_user(tmp_path):
                              capture_output=True, text=True)
         line = [ln for ln in dry.stdout.splitlines() if "jupyter lab" in ln][-1]
         assert ("--allow-root" in line) == wanted, (uid, line)
+
+
+def test_nbval_rechecks_committed_outputs(tmp_path):
+    """Cells tagged nbval-check-output are compared with their committed output under --nbval-lax."""
+    path = make_notebook(tmp_path, [("print('같은 출력')", ["nbval-check-output"])])
+    nb = nbformat.read(path, as_version=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    results = {}
+    for committed in ("같은 출력\n", "다른 출력\n"):
+        nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=committed)]
+        nb.cells[1].execution_count = 1
+        nbformat.write(nb, path)
+        run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
+                              "-p", "no:cacheprovider", str(path)], cwd=tmp_path, env=env,
+                             capture_output=True, text=True)
+        results[committed] = run.returncode
+    assert results == {"같은 출력\n": 0, "다른 출력\n": 1}, results
