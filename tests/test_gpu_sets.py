@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from course import install as ci
+from tools import colab_model
 
 pytestmark = [pytest.mark.registry, pytest.mark.skipif(
     os.environ.get("COURSE_REGISTRY") != "1",
@@ -54,12 +55,7 @@ def registry_env() -> dict[str, str]:
 def colab_freeze(path: Path = FREEZE) -> dict[str, str]:
     if not path.is_file():
         pytest.skip(f"Colab's published freeze is not here: {path}")
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
-        if m:
-            out[ci.canon(m.group(1))] = m.group(2)
-    return out
+    return colab_model.colab_freeze(path)
 
 
 def gpu_sets() -> dict[str, list[str]]:
