@@ -134,21 +134,11 @@ def _cache_writer(path, worker, count, errors):
 
 
 def test_four_processes_write_one_cache_without_locks_or_lost_rows(tmp_path):
-    import multiprocessing
+    from tests.concurrent_writers import run_writers
 
-    ctx = multiprocessing.get_context("spawn")
     path, count = tmp_path / "shared.db", 150
-    errors = ctx.Queue()
-    workers = [ctx.Process(target=_cache_writer, args=(path, w, count, errors)) for w in range(4)]
-    for p in workers:
-        p.start()
-    for p in workers:
-        p.join(120)
-    problems = []
-    while not errors.empty():
-        problems.append(errors.get())
-    print(f"errors: {len(problems)}", problems[:3])
-    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    exitcodes, problems = run_writers(_cache_writer, path, count)
+    assert exitcodes == [0, 0, 0, 0]
     assert problems == [], "no 'database is locked'"
     assert len(ExactCache(path, namespace="m")) == 4 * count
     assert len(SemanticCache(path, embed=bag_of_words, namespace="m")) == 4 * count

@@ -137,21 +137,11 @@ def _log_writer(path, worker, count, errors):
 
 
 def test_four_processes_write_one_log_without_locks_or_lost_rows(tmp_path):
-    import multiprocessing
+    from tests.concurrent_writers import run_writers
 
-    ctx = multiprocessing.get_context("spawn")
     path, count = tmp_path / "calls.db", 200
-    errors = ctx.Queue()
-    workers = [ctx.Process(target=_log_writer, args=(path, w, count, errors)) for w in range(4)]
-    for p in workers:
-        p.start()
-    for p in workers:
-        p.join(120)
-    problems = []
-    while not errors.empty():
-        problems.append(errors.get())
-    print(f"errors: {len(problems)}", problems[:3])
-    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    exitcodes, problems = run_writers(_log_writer, path, count)
+    assert exitcodes == [0, 0, 0, 0]
     assert problems == [], "no 'database is locked'"
     ids = [r["call_id"] for r in CallLogStore(path).rows()]
     assert len(ids) == len(set(ids)) == 4 * count
