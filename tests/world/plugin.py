@@ -51,7 +51,6 @@ def smoke_environment(world_dir: Path) -> dict[str, str]:
         "TIKTOKEN_CACHE_DIR": _tiktoken_cache(),
         "COURSE_NO_PROMPT": "1",  # nbval kernels have no stdin; say so instead of relying on it
         "COURSE_EVENT_LOG": str(world_dir / f"course-events-{os.getpid()}.log"),  # this session only
-        "MPLBACKEND": "Agg",
         "PYTHONPATH": os.pathsep.join([str(SITE_DIR)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
         "COURSE_NETGUARD": "1",
         "COURSE_NETGUARD_LOG": str(world_dir / "netguard.log"),
@@ -66,8 +65,9 @@ def pytest_configure(config):
     world_dir = Path(os.environ["COURSE_WORLD_DIR"]).resolve()
     world_dir.mkdir(parents=True, exist_ok=True)
     _state["world_dir"] = world_dir
-    for name in [n for n in os.environ if n.startswith("OPENAI_") or n in KEY_VARIABLES]:
-        del os.environ[name]  # no keys: the guards and the local LLM fallback are what runs
+    for name in [n for n in os.environ if n.startswith("OPENAI_") or n in KEY_VARIABLES or n == "MPLBACKEND"]:
+        del os.environ[name]  # no keys: the guards and the local LLM fallback are what runs; kernels draw
+        # figures inline as in Colab (ipykernel's default backend), so tagged figure cells compare as committed
     os.environ.update(smoke_environment(world_dir))
     for log in ("COURSE_NETGUARD_LOG", "COURSE_EVENT_LOG"):
         Path(os.environ[log]).unlink(missing_ok=True)  # report this session's only
