@@ -28,6 +28,12 @@ test: $(READY)
 stamp: $(READY)
 	$(PY) tools/stamp_notebooks.py
 
+# nbval-check-output 셀의 출력을 스모크 월드에서 다시 만들어 저장합니다 (다른 셀의 출력은 지움). NB=ch02_transformer/ch02.ipynb 로 하나만.
+NB ?= $(shell grep -l nbval-check-output ch*/ch*.ipynb)
+.PHONY: outputs
+outputs: $(READY)
+	$(PY) tools/refresh_outputs.py $(NB)
+
 clean-venv:
 	rm -rf $(VENV)
 

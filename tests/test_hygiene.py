@@ -186,17 +186,23 @@ def test_make_lab_starts_as_root_and_as_a_user(tmp_path):
 
 
 def test_nbval_rechecks_committed_outputs(tmp_path):
-    """Cells tagged nbval-check-output are compared with their committed output under --nbval-lax."""
-    path = make_notebook(tmp_path, [("print('같은 출력')", ["nbval-check-output"])])
+    """Cells tagged nbval-check-output are compared with their committed output under --nbval-lax, through the
+    course's sanitizer (tests/nbval_sanitize.cfg): text and integers must match, float digits and padding may not."""
+    source = "import torch\nprint('같은 출력', 3, torch.tensor([0.1234, -0.5]))"
+    path = make_notebook(tmp_path, [(source, ["nbval-check-output"])])
     nb = nbformat.read(path, as_version=4)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    results = {}
-    for committed in ("같은 출력\n", "다른 출력\n"):
+    sanitizer = ROOT / "tests" / "nbval_sanitize.cfg"
+    results = []
+    for committed in ("같은 출력 3 tensor([ 0.1234, -0.5000])\n",  # as printed
+                      "같은 출력 3 tensor([0.1235, 0.5000])\n",  # other float digits and padding: masked
+                      "다른 출력 3 tensor([ 0.1234, -0.5000])\n",  # other text
+                      "같은 출력 4 tensor([ 0.1234, -0.5000])\n"):  # another integer
         nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=committed)]
         nb.cells[1].execution_count = 1
         nbformat.write(nb, path)
         run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-q",
-                              "-p", "no:cacheprovider", str(path)], cwd=tmp_path, env=env,
-                             capture_output=True, text=True)
-        results[committed] = run.returncode
-    assert results == {"같은 출력\n": 0, "다른 출력\n": 1}, results
+                              f"--nbval-sanitize-with={sanitizer}", "-p", "no:cacheprovider", str(path)],
+                             cwd=tmp_path, env=env, capture_output=True, text=True)
+        results.append(run.returncode)
+    assert results == [0, 0, 1, 1], results
