@@ -40,14 +40,14 @@ def _die_with_parent() -> None:
 
 def transformers_serve_command(port: int, model: str | None = None, device: str = "cpu",
                                host: str = "127.0.0.1") -> list[str]:
-    """`transformers serve` 명령. model 을 주면 미리 로드하고 모든 요청(어떤 model 이름이든)에 그 모델로 답한다."""
+    """`transformers serve` 명령. model을 주면 미리 로드하고 그 이름에 고정합니다 (다른 이름의 요청에는 400)."""
     cli = Path(sys.executable).with_name("transformers")
     return [str(cli) if cli.exists() else "transformers", "serve", "--host", host, "--port", str(port),
             "--device", device, "--log-level", "warning", "--default-seed", "0"] + ([model] if model else [])
 
 
 def chat_ready(base_url: str, model: str, timeout: float = 30.0) -> bool:
-    """준비 = 모델 이름으로 보낸 1 토큰 채팅 요청이 200 (소켓이 열린 것만으로는 모델이 아직 로드 중일 수 있다)."""
+    """준비 = 모델 이름으로 보낸 1토큰 채팅 요청이 200 (소켓이 열린 것만으로는 모델이 아직 로드 중일 수 있음)."""
     body = json.dumps({"model": model, "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
     request = urllib.request.Request(f"{base_url}/chat/completions", data=body.encode(),
                                      headers={"Content-Type": "application/json"})
