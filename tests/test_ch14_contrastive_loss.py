@@ -86,3 +86,12 @@ def test_gradient_reaches_both_towers_and_the_temperature(clip_contrastive_loss)
     scale = torch.tensor(1.0, requires_grad=True)
     clip_contrastive_loss(image, text, scale).backward()
     assert image.grad.abs().sum() > 0 and text.grad.abs().sum() > 0 and scale.grad is not None
+
+
+def test_reordering_the_pairs_together_keeps_the_loss(clip_contrastive_loss):
+    """The batch order carries no meaning: permuting images and texts by the same order keeps the loss."""
+    torch.manual_seed(4)
+    image, text, scale = torch.randn(6, 8), torch.randn(6, 8), torch.tensor(2.0)
+    order = torch.randperm(6)
+    assert torch.allclose(clip_contrastive_loss(image, text, scale),
+                          clip_contrastive_loss(image[order], text[order], scale), atol=1e-6)
