@@ -15,9 +15,9 @@ import pytest
 from tests.notebook_defs import load_definitions
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "ch05_prompting" / "ch05.ipynb"
-LIGHT_MODULES = {"json", "re", "string", "collections", "typing", "pydantic", "random"}
+LIGHT_MODULES = {"json", "re", "string", "collections", "typing", "pydantic", "random", "torch"}
 WANTED = {"YNAT_TEMPLATE", "render", "parse_label", "parse_answer", "majority_vote", "NewsLabel", "extract_json",
-          "validate_news", "ask_json", "MAX_JSON_ATTEMPTS"}
+          "validate_news", "ask_json", "MAX_JSON_ATTEMPTS", "RETRY_NOTE", "label_batch", "distinct2"}
 LABELS = ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"]
 
 
@@ -97,3 +97,22 @@ def test_retry_stops_at_first_valid_answer(nb):
     result = nb.ask_json(lambda m: next(replies), [{"role": "user", "content": "q"}])
     assert result["attempts"] == 2 and result["value"].category == "정치" and len(result["errors"]) == 1
     assert next(replies) == "unused"
+
+
+def test_label_batch_pads_on_the_right_and_keeps_the_prompt_aligned(nb):
+    ids, mask = nb.label_batch([11, 12, 13], [[7], [8, 9], [5, 6, 4]], pad_id=0)
+    assert ids.tolist() == [[11, 12, 13, 7, 0, 0], [11, 12, 13, 8, 9, 0], [11, 12, 13, 5, 6, 4]]
+    assert mask.tolist() == [[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]]
+
+
+def test_distinct2_counts_distinct_neighbour_pairs(nb):
+    assert nb.distinct2([1, 2, 3, 4]) == 1.0
+    assert nb.distinct2([1, 2, 1, 2, 1]) == 0.5
+    assert nb.distinct2([]) == 0 and nb.distinct2([7]) == 0
+
+
+def test_retry_feeds_the_error_back_in_the_note(nb):
+    seen = []
+    result = nb.ask_json(lambda m: seen.append(list(m)) or "x", [{"role": "user", "content": "q"}], max_attempts=2)
+    assert seen[1][-2] == {"role": "assistant", "content": "x"}
+    assert seen[1][-1] == {"role": "user", "content": nb.RETRY_NOTE.format(error=result["errors"][0])}

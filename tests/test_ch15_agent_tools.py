@@ -45,6 +45,8 @@ def test_tool_schema_is_typed_and_validates_arguments(nb):
     tool = FunctionTool(nb["loan_interest"], description="interest")
     props = tool.schema["parameters"]["properties"]
     assert [props[k]["type"] for k in ("principal_won", "annual_rate_pct", "months")] == ["integer", "number", "integer"]
+    assert set(tool.schema["parameters"]["required"]) == {"principal_won", "annual_rate_pct", "months"}
+    assert "대출 원금" in props["principal_won"]["description"]  # the Annotated text reaches the model
     args = {"principal_won": 10_000_000, "annual_rate_pct": 4.5, "months": 12}
     assert asyncio.run(tool.run_json(args, CancellationToken())) == 450_000
     with pytest.raises(ValidationError):
