@@ -42,16 +42,13 @@ class PeakStats:
         return self.peak_bytes - self.start_bytes
 
 
-class TensorMemoryMeter(TorchDispatchMode):
-    """CPU 텐서 저장소 바이트의 현재값과 최대값을 센다 (뷰는 저장소를 공유하므로 한 번만 센다)."""
+class StorageLedger:
+    """CPU 텐서 저장소 바이트의 현재값·최대값 장부: 새 저장소는 더하고, 해제되면(weakref 콜백) 뺍니다."""
 
-    def __init__(self, existing=()):
+    def __init__(self):
         super().__init__()
-        self.current = 0
-        self.peak = 0
-        self._seen: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.track_existing(existing)
-        self.start = self.current
+        self.current = self.peak = 0
+        self._seen = weakref.WeakKeyDictionary()
 
     def _track(self, tensor: torch.Tensor) -> None:
         if not isinstance(tensor, torch.Tensor) or tensor.device.type != "cpu":
@@ -68,15 +65,26 @@ class TensorMemoryMeter(TorchDispatchMode):
     def _release(self, nbytes: int) -> None:
         self.current -= nbytes
 
+
+class TensorMemoryMeter(StorageLedger, TorchDispatchMode):
+    """모든 연산을 가로채, 연산이 새로 만든 CPU 텐서 저장소를 장부에 올립니다 (뷰는 저장소를 공유하므로 한 번만).
+
+    existing: 측정 전부터 있던 모델·옵티마이저·텐서. 기준값(start)으로 먼저 등록합니다."""
+
+    def __init__(self, existing=()):
+        super().__init__()  # StorageLedger, 그다음 TorchDispatchMode
+        self.track_existing(existing)
+        self.start = self.current
+
     def track_existing(self, objects) -> None:
-        """측정 전에 있던 모듈(파라미터·버퍼·grad)·텐서를 기준값으로 등록한다 (해제되면 빠진다)."""
+        """측정 전에 있던 모듈(파라미터·버퍼·grad)·텐서를 기준값으로 등록합니다 (해제되면 빠집니다)."""
         for obj in objects:
             for tensor in _tensors_of(obj):
                 self._track(tensor)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        # 뷰·제자리(in-place) 연산의 출력은 입력의 저장소를 그대로 쓴다: 새 메모리가 아니다.
+        # 뷰·제자리(in-place) 연산의 출력은 입력의 저장소를 그대로 씁니다: 새 메모리가 아닙니다.
         inputs = {t.untyped_storage().data_ptr() for t in flat_tensors((args, kwargs))
                   if t.device.type == "cpu"}
         for tensor in flat_tensors(out):

@@ -2,7 +2,13 @@
 
 import torch
 
-from ch07_quantization.memory_meter import MemoryMeter, TensorMemoryMeter, live_tensor_bytes, measure_peak
+from ch07_quantization.memory_meter import (
+    MemoryMeter,
+    StorageLedger,
+    TensorMemoryMeter,
+    live_tensor_bytes,
+    measure_peak,
+)
 
 
 def test_peak_not_current():
@@ -70,3 +76,14 @@ def test_memory_meter_marks_current_values_and_peak_on_cpu():
     assert meter.marks == {"a": 440, "b 후 a 해제": 240}
     assert meter.peak == 640 and meter.end == 240
     del b
+
+
+def test_storage_ledger_counts_a_storage_once_and_releases_it():
+    ledger = StorageLedger()
+    x = torch.empty(100)  # 400 B
+    ledger._track(x)
+    ledger._track(x.view(10, 10))  # 같은 저장소: 다시 세지 않는다
+    ledger._track(torch.empty(0))  # 빈 저장소는 세지 않는다
+    assert ledger.current == ledger.peak == 400
+    del x
+    assert ledger.current == 0 and ledger.peak == 400

@@ -16,7 +16,10 @@ from tests.notebook_hygiene import code_without_magics
 
 CHAPTER = Path(__file__).resolve().parents[1] / "ch07_quantization"
 NOTEBOOK = CHAPTER / "ch07.ipynb"
-WANTED = {"absmax_quantize", "nf4_quantize", "TensorMemoryMeter"}
+WANTED = {"absmax_quantize", "nf4_quantize", "StorageLedger", "TensorMemoryMeter"}
+# The meter is shown in two cells: the storage ledger, then the dispatch mode that feeds it.
+METER_CLASSES = {"_track": "StorageLedger", "_release": "StorageLedger",
+                 "__init__": "StorageLedger", "__torch_dispatch__": "TensorMemoryMeter"}
 
 
 def _without_docstring(node: ast.AST) -> str:
@@ -52,11 +55,18 @@ def test_notebook_quantizer_is_the_helper_code(notebook_nodes, name):
     assert _without_docstring(notebook_nodes[name]) == _without_docstring(helper[name])
 
 
-@pytest.mark.parametrize("method", ["_track", "_release", "__torch_dispatch__"])
+@pytest.mark.parametrize("method", sorted(METER_CLASSES))
 def test_notebook_meter_methods_are_the_helper_code(notebook_nodes, method):
-    helper = _top_level([Path(memory_meter.__file__).read_text(encoding="utf-8")])["TensorMemoryMeter"]
-    ours = _methods(notebook_nodes["TensorMemoryMeter"])[method]
+    cls = METER_CLASSES[method]
+    helper = _top_level([Path(memory_meter.__file__).read_text(encoding="utf-8")])[cls]
+    ours = _methods(notebook_nodes[cls])[method]
     assert _without_docstring(ours) == _without_docstring(_methods(helper)[method])
+
+
+def test_notebook_meter_is_built_like_the_helper(notebook_nodes):
+    bases = [ast.unparse(b) for b in notebook_nodes["TensorMemoryMeter"].bases]
+    assert bases == ["StorageLedger", "TorchDispatchMode"]
+    assert issubclass(memory_meter.TensorMemoryMeter, memory_meter.StorageLedger)
 
 
 @pytest.mark.parametrize("bits,group", [(8, None), (4, 64), (8, 32)])

@@ -13,7 +13,6 @@ from ch07_quantization.quantizers import (
     error_bound,
     expected_nbytes,
     nf4_quantize,
-    nf4_quantize_argmin,
     pack_int4,
     quantize_linears_,
     unpack_int4,
