@@ -170,3 +170,15 @@ def test_positions(nb):
     score = lambda m, n: (rope(q, torch.tensor([m])) @ rope(k, torch.tensor([n])).T).item()  # noqa: E731
     assert abs(score(5, 2) - score(30, 27)) < 1e-4
     assert abs(score(5, 2) - score(2, 5)) > 1e-6 or torch.allclose(q, k)
+
+
+def test_multi_head_attention_rejects_heads_that_do_not_divide_d_model(nb):
+    with pytest.raises(ValueError, match="n_heads=3"):
+        nb["MultiHeadAttention"](10, 3)
+
+
+def test_n_params_counts_a_module_or_a_list_of_modules(nb):
+    a, b = nn.Linear(4, 3), nn.Linear(3, 2)  # 15 and 8 parameters
+    assert nb["n_params"](a) == 15
+    assert nb["n_params"]([a, b]) == 23
+    assert nb["n_params"](nn.ModuleList([a, b])) == 23

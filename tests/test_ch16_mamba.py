@@ -105,7 +105,7 @@ def test_block_equals_transformers_mixer(nb, batch, length, scan):
 def test_language_model_equals_transformers(nb, overrides):
     torch.manual_seed(1)
     hf = MambaForCausalLM(_tiny_config(**overrides)).eval()
-    ours = nb["MambaLM"].from_hf(hf)
+    ours = nb["mamba_lm_from_hf"](hf)
     ids = torch.randint(0, 97, (2, 21))
     with torch.no_grad():
         assert max_diff(ours(ids), hf(ids, use_cache=False).logits) < 1e-4
@@ -126,7 +126,7 @@ def test_language_model_is_causal(nb):
 def test_greedy_generate_matches_transformers_generate(nb):
     torch.manual_seed(3)
     hf = MambaForCausalLM(_tiny_config(bos_token_id=0, eos_token_id=None, pad_token_id=0)).eval()
-    ours = nb["MambaLM"].from_hf(hf)
+    ours = nb["mamba_lm_from_hf"](hf)
     ids = torch.randint(1, 97, (1, 5))
     expected = hf.generate(ids, max_new_tokens=6, do_sample=False, min_new_tokens=6)
     assert torch.equal(nb["greedy_generate"](ours, ids, 6), expected)
@@ -140,3 +140,15 @@ def test_zoh_discretisation_is_exact_for_constant_input(nb):
         h = a_bar * h + b_bar
         exact = (torch.exp(a * step * delta) - 1) / a * b  # solution of h' = a h + b, h(0) = 0
         assert torch.allclose(h, exact, atol=1e-6)
+
+
+def test_block_parameters_have_the_transformers_mixer_names_and_shapes(nb):
+    config = _tiny_config()
+    hf = MambaMixer(config, layer_idx=0)
+    ours = nb["MambaBlock"](32, 8, 2, 4, dt_rank=config.time_step_rank)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in hf.state_dict().items()}
+    assert torch.allclose(-torch.exp(ours.A_log[0]), -torch.arange(1, 9, dtype=torch.float32))
+
+
+def test_block_offers_the_three_scans(nb):
+    assert sorted(nb["MambaBlock"].SCANS) == ["blocked", "parallel", "sequential"]

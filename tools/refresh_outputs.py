@@ -5,7 +5,8 @@
 These are the outputs a reader sees on GitHub (world-independent cells: random inputs with seeds, the course's
 own data, from-scratch code). CI re-executes the same cells and compares them (nbval, floats masked by
 tests/nbval_sanitize.cfg). Every other cell is left stripped. The whole notebook runs (later tagged cells may
-need earlier state), with the smoke world and environment of `make test` and figures at 80 dpi.
+need earlier state), with the smoke world and environment of `make test`, so the outputs are the ones CI computes
+(a figure cell sets its own small dpi, ~80: the `<Figure size ...>` line is compared).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from tests.world.plugin import KEY_VARIABLES, smoke_environment  # noqa: E402
 from tools.nbedit import edit  # noqa: E402
 
 TAG = "nbval-check-output"
-FIGURE_DPI = 80
-SETUP = f"%config InlineBackend.rc = {{'figure.dpi': {FIGURE_DPI}}}"
 
 
 def prepare_environment() -> Path:
@@ -44,10 +43,8 @@ def prepare_environment() -> Path:
 
 def execute(path: Path, timeout: int) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP))  # the executed copy only
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    nb.cells.pop(0)
     return nb
 
 
@@ -73,7 +70,7 @@ def refresh(path: Path, timeout: int = 600) -> int:
                 continue
             if TAG in cell.get("metadata", {}).get("tags", []):
                 fresh = by_id[cell.get("id")]
-                count = fresh.execution_count - 1  # the setup cell ran first
+                count = fresh.execution_count
                 cell.outputs, cell.execution_count = coalesced(fresh.outputs), count
                 for output in cell.outputs:
                     if "execution_count" in output:
