@@ -46,7 +46,7 @@ def badge_line(repo_url: str, branch: str, notebook: Path) -> str:
 
 def bootstrap_source(repo_url: str, chapter_dir: str) -> str:
     repo_name = repo_url.rstrip("/").rsplit("/", 1)[-1]
-    return f'''{BOOTSTRAP_MARKER}: Colab 에서는 저장소를 받고 이 장에 필요한 것만 설치합니다 (다른 곳에서는 설치하지 않음).
+    return f'''{BOOTSTRAP_MARKER}: Colab에서는 저장소를 받고 이 장에 필요한 것만 설치합니다 (다른 곳에서는 설치하지 않음).
 import os
 import subprocess
 import sys
@@ -63,7 +63,7 @@ if "google.colab" in sys.modules:
         if clone.returncode != 0:
             raise RuntimeError(f"저장소를 받지 못했습니다: {{REPO_URL}}\\n{{clone.stderr.strip()}}")
     os.chdir(root / CHAPTER_DIR)
-else:  # 로컬: 이 폴더나 그 위에서 과정 패키지(course/)가 있는 저장소 루트를 찾는다
+else:  # 로컬: 이 폴더나 그 위에서 과정 패키지(course/)가 있는 저장소 루트를 찾습니다
     root = next(
         p for p in [Path.cwd(), *Path.cwd().parents] if (p / "course" / "__init__.py").is_file()
     )
