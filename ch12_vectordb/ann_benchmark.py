@@ -1,4 +1,4 @@
-"""FAISS 인덱스 벤치마크 도우미: 데이터 만들기, 정답(정확 검색) 구하기, 인덱스 하나 재기, 표와 권장값 만들기.
+"""FAISS 인덱스 벤치마크 보조 모듈: 데이터 만들기, 정답(정확 검색) 구하기, 인덱스 하나 재기, 표와 권장값 만들기.
 
     xb, xq = clustered_vectors(20_000, 64, n_queries=500, seed=0)
     truth = exact_neighbors(xb, xq, k=10)
@@ -7,10 +7,10 @@
     table = ratio_table(rows, baseline="Flat")          # 같은 실행의 Flat 대비 배수
 
 - 벡터는 모두 L2 정규화하고 내적(= 코사인 유사도)으로 검색합니다.
-- 메모리는 `faiss.serialize_index` 로 직렬화한 바이트 수로 잽니다 (인덱스가 실제로 들고 있는 데이터의 크기).
-- 처리량 두 가지: `batch_qps` 는 질의 전체를 한 번에 search 한 시간(`repeat` 번 중 가장 빠른 값, 행렬 곱이 유리),
-  `single_qps`/`p50_ms`/`p95_ms` 는 질의를 하나씩 search 한 지연 시간(서비스하는 벡터 DB 와 ann-benchmarks 의 방식).
-- 검색 스레드 수는 `faiss_threads(n)` 으로 고정하고 표 옆에 적습니다.
+- 메모리는 `faiss.serialize_index`로 직렬화한 바이트 수로 잽니다 (인덱스가 실제로 들고 있는 데이터의 크기).
+- 처리량 두 가지: `batch_qps`는 질의 전체를 한 번에 search한 시간(`repeat`번 중 가장 빠른 값, 행렬 곱이 유리),
+  `single_qps`/`p50_ms`/`p95_ms`는 질의를 하나씩 search한 지연 시간(서비스하는 벡터 DB와 ann-benchmarks의 방식).
+- 검색 스레드 수는 `faiss_threads(n)`으로 고정하고 표 옆에 적습니다.
 """
 
 from __future__ import annotations

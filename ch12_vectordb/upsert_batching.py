@@ -1,12 +1,12 @@
-"""벡터 DB 업서트(upsert)를 요청 크기 제한 안에서 나눠 보내는 도우미.
+"""벡터 DB 업서트(upsert)를 요청 크기 제한 안에서 나눠 보내는 보조 모듈.
 
-Pinecone 의 업서트 요청 한 번은 최대 2 MB, 최대 1,000개 레코드이고, 레코드 하나의 메타데이터는 40 KB 까지입니다
+Pinecone의 업서트 요청 한 번은 최대 2 MB, 최대 1,000개 레코드이고, 레코드 하나의 메타데이터는 40 KB까지입니다
 (https://docs.pinecone.io/reference/api/database-limits). 한 번에 다 보내면 큰 데이터에서 요청이 거절됩니다.
 
     for batch in batch_records(records, max_bytes=2_000_000, max_count=200):
         index.upsert(vectors=batch, namespace="ko")
 
-- 요청 크기는 레코드를 JSON 으로 직렬화한 바이트 수로 어림합니다 (REST 요청 본문과 같은 방식, 여유분 포함).
+- 요청 크기는 레코드를 JSON으로 직렬화한 바이트 수로 어림합니다 (REST 요청 본문과 같은 방식, 여유분 포함).
 - 혼자서도 제한을 넘는 레코드는 조용히 버리지 않고 `RecordTooLarge` 예외를 냅니다.
 - 입력 순서를 지키고, 모든 레코드를 정확히 한 번씩 내보냅니다.
 """

@@ -51,7 +51,15 @@ def fp16_or_bf16():
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
-def quick_mode(full_cpu_minutes: float | None = None, limit_minutes: float = 30) -> bool:
+def _full_cpu_minutes(chapter: str) -> float | None:
+    import tomllib
+    from pathlib import Path
+
+    times = tomllib.loads((Path(__file__).with_name("times.toml")).read_text(encoding="utf-8"))
+    return times.get(chapter, {}).get("full_cpu")
+
+
+def quick_mode(full_cpu_minutes: float | str | None = None, limit_minutes: float = 30) -> bool:
     """빠른 모드인가. `COURSE_QUICK=1`/`0`이 있으면 그대로, 없으면 GPU가 없고 전체 모드가 CPU에서
     `limit_minutes`분을 넘는 장은 빠른 모드를 기본으로 고르고 그렇다고 알립니다."""
     value = os.environ.get("COURSE_QUICK", "").strip()
@@ -59,6 +67,8 @@ def quick_mode(full_cpu_minutes: float | None = None, limit_minutes: float = 30)
         return value == "1"
     from course.guard import cuda_available
 
+    if isinstance(full_cpu_minutes, str):  # a chapter folder: its full-mode CPU minutes from course/times.toml
+        full_cpu_minutes = _full_cpu_minutes(full_cpu_minutes)
     if full_cpu_minutes is not None and full_cpu_minutes > limit_minutes and not cuda_available():
         print(f"GPU가 없어 빠른 모드로 실행합니다 (전체 모드는 CPU에서 약 {full_cpu_minutes:.0f}분 걸립니다). "
               "전체 모드로 돌리려면 이 셀 위에서 os.environ['COURSE_QUICK'] = '0' 을 실행하세요.")

@@ -158,3 +158,11 @@ def test_pareto_and_cheapest():
     assert cheapest_meeting(rows, 0.999) is None
     batch = [{"batch_qps": r["single_qps"], "recall@10": r["recall@10"]} for r in rows]
     assert cheapest_meeting(batch, 0.9, by="batch_qps")["batch_qps"] == 100
+
+
+def test_exact_neighbors_shape_and_self_match():
+    """One row of k ids per query; a query that is a database vector finds itself first."""
+    xb, _ = clustered_vectors(400, 12, n_queries=5, seed=4)
+    ids = exact_neighbors(xb, xb[:7], 3)
+    assert ids.shape == (7, 3)
+    assert ids[:, 0].tolist() == list(range(7))

@@ -231,3 +231,13 @@ def test_key_means_openai_and_base_url_means_compatible(monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
     assert course.chat_backend("gpt-4.1-mini").kind == "compatible"
     assert "sk-test-not-real" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("chapter, expected", [("ch03_huggingface", True), ("ch02_transformer", False),
+                                               ("no_such_chapter", False)])
+def test_quick_mode_takes_the_chapter_folder_as_notebooks_call_it(monkeypatch, capsys, chapter, expected):
+    """The notebooks call `course.quick_mode(CHAPTER_DIR)`: the learner's world has no COURSE_QUICK."""
+    monkeypatch.delenv("COURSE_QUICK", raising=False)
+    monkeypatch.setattr(guard, "cuda_available", lambda: False)
+    assert course.quick_mode(chapter) is expected  # ch03: full mode ~60 min on CPU (course/times.toml)
+    assert ("빠른 모드" in capsys.readouterr().out) == expected

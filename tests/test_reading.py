@@ -200,8 +200,7 @@ def test_outputs_only_in_checked_cells(path):
 
 # Notebooks whose rewrite for reading (issue 15 items 6 and 7) has not landed yet: these four checks are expected to
 # fail there. Named by hand, never computed from the results; the list shrinks as each chapter lands.
-NOT_YET_REWRITTEN = {"ch08_serving/ch08.ipynb", "ch08_serving/ch08_vllm.ipynb", "ch09_rag/ch09.ipynb",
-                     "ch11_embedding_training/ch11.ipynb", "ch12_vectordb/ch12.ipynb"}
+NOT_YET_REWRITTEN = {"ch08_serving/ch08.ipynb", "ch08_serving/ch08_vllm.ipynb"}
 _PENDING = [pytest.param(p, id=i, marks=pytest.mark.xfail(strict=False, reason="rewrite for reading pending (issue 15)"))
             if i in NOT_YET_REWRITTEN else pytest.param(p, id=i) for p, i in zip(NOTEBOOKS, IDS)]
 
