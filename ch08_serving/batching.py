@@ -262,6 +262,25 @@ class CountingBackend:
         return nxt, [(n + 1, s) for n, s in zip(lengths, inner)]
 
 
+class FixedLengthBackend:
+    """모델 없는 엔진: 늘 같은 토큰(EOS가 아님)을 내므로 요청은 ``max_new_tokens``에서만 멈춥니다.
+
+    스텝 수, 낭비된 행, 패딩은 요청의 길이와 도착 시각만으로 정해집니다. 어떤 모델·기계에서도 같은 표가 나오는
+    스케줄링 연습용입니다 (``CountingBackend``로 감싸 씁니다).
+    """
+
+    eos_ids: frozenset[int] = frozenset()
+
+    def __init__(self, token: int = 0):
+        self.token = token
+
+    def prefill(self, prompts):
+        return [self.token] * len(prompts), [len(p) for p in prompts]
+
+    def decode(self, tokens, states):
+        return [self.token] * len(states), [n + 1 for n in states]
+
+
 def step_summary(run: RunStats, counts: dict) -> dict:
     """StepClock 으로 돌린 실행의 결정적 요약: forward 횟수, 버린 자리, 요청별 지연(스텝)."""
     latencies = sorted(r.latency for r in run.results.values())

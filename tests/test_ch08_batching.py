@@ -257,3 +257,20 @@ def test_hf_continuous_generate_matches_one_by_one():
         engine.generate(reqs)
     with pytest.raises(ValueError):
         HFContinuousBatching(model, 2, [2], 0, sizing=[])
+
+
+# ---- 모델 없는 엔진: 길이가 정해진 요청의 결정적 스텝 표 (노트북의 출력 확인 셀이 쓰는 것)
+
+def test_fixed_length_backend_stops_only_at_max_new_tokens():
+    from ch08_serving.batching import FixedLengthBackend, run_in_steps, step_summary
+
+    reqs = [Request(i, tuple(range(p)), n, arrival=2.0 * i)
+            for i, (p, n) in enumerate([(5, 3), (9, 12), (4, 1), (7, 6)])]
+    rows = {s: step_summary(*run_in_steps(FixedLengthBackend(), reqs, s, 2, 1)) for s in STRATEGIES}
+    for row in rows.values():
+        assert row["tokens"] == sum(r.max_new_tokens for r in reqs)  # EOS 없이 길이대로
+        assert row["decode_rows"] - row["wasted_rows"] == row["tokens"] - len(reqs)
+    assert rows["continuous"]["wasted_rows"] == 0 and rows["static"]["wasted_rows"] > 0
+    assert rows == {s: step_summary(*run_in_steps(FixedLengthBackend(), reqs, s, 2, 1)) for s in STRATEGIES}
+    backend = FixedLengthBackend(token=3)
+    assert reference_generate(backend, reqs[1]) == [3] * 12

@@ -198,29 +198,22 @@ def test_outputs_only_in_checked_cells(path):
     assert output_problems(read(path)) == []
 
 
-# Notebooks whose rewrite for reading (issue 15 items 6 and 7) has not landed yet: these four checks are expected to
-# fail there. Named by hand, never computed from the results; the list shrinks as each chapter lands.
-NOT_YET_REWRITTEN = {"ch08_serving/ch08.ipynb", "ch08_serving/ch08_vllm.ipynb"}
-_PENDING = [pytest.param(p, id=i, marks=pytest.mark.xfail(strict=False, reason="rewrite for reading pending (issue 15)"))
-            if i in NOT_YET_REWRITTEN else pytest.param(p, id=i) for p, i in zip(NOTEBOOKS, IDS)]
-
-
-@pytest.mark.parametrize("path", _PENDING)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_code_lines_fit_a_projector(path):
     assert long_lines(read(path)) == []
 
 
-@pytest.mark.parametrize("path", _PENDING)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_code_cells_fit_a_projector(path):
     assert cell_size_problems(read(path)) == []
 
 
-@pytest.mark.parametrize("path", _PENDING)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_each_code_cell_is_introduced(path):
     assert markdown_ratio_problems(read(path)) == []
 
 
-@pytest.mark.parametrize("path", _PENDING)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_checks_print_their_evidence(path):
     assert silent_check_problems(read(path)) == []
 
