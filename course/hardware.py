@@ -51,12 +51,13 @@ def fp16_or_bf16():
     return torch.bfloat16 if major >= 8 else torch.float16
 
 
-def _full_cpu_minutes(chapter: str) -> float | None:
-    import tomllib
+def chapter_times() -> dict:
+    """course/times.toml: minutes per chapter (quick/full x CPU/T4), the one source for notebooks, README and stamp."""
     from pathlib import Path
 
-    times = tomllib.loads((Path(__file__).with_name("times.toml")).read_text(encoding="utf-8"))
-    return times.get(chapter, {}).get("full_cpu")
+    import tomllib
+
+    return tomllib.loads(Path(__file__).with_name("times.toml").read_text(encoding="utf-8"))
 
 
 def quick_mode(full_cpu_minutes: float | str | None = None, limit_minutes: float = 30) -> bool:
@@ -68,7 +69,7 @@ def quick_mode(full_cpu_minutes: float | str | None = None, limit_minutes: float
     from course.guard import cuda_available
 
     if isinstance(full_cpu_minutes, str):  # a chapter folder: its full-mode CPU minutes from course/times.toml
-        full_cpu_minutes = _full_cpu_minutes(full_cpu_minutes)
+        full_cpu_minutes = chapter_times().get(full_cpu_minutes, {}).get("full_cpu")
     if full_cpu_minutes is not None and full_cpu_minutes > limit_minutes and not cuda_available():
         print(f"GPU가 없어 빠른 모드로 실행합니다 (전체 모드는 CPU에서 약 {full_cpu_minutes:.0f}분 걸립니다). "
               "전체 모드로 돌리려면 이 셀 위에서 os.environ['COURSE_QUICK'] = '0' 을 실행하세요.")

@@ -76,8 +76,7 @@ import course
 course.setup(CHAPTER_DIR)  # Colab: 빠진 패키지만 설치. 어디서나: 버전과 하드웨어 출력'''
 
 
-def chapter_times() -> dict:
-    return tomllib.loads((ROOT / "course" / "times.toml").read_text(encoding="utf-8"))
+from course.hardware import chapter_times
 
 
 def full_mode_needs_gpu(chapter: str, limit_minutes: float = 30) -> bool:
